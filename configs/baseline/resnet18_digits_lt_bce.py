@@ -1,0 +1,10 @@
+# BCE baseline on the embedded long-tailed multi-label digits.
+_base_ = [
+    '../_base_/models/resnet18_digits.py',
+    '../_base_/datasets/digits_lt.py',
+    '../_base_/schedules/digits_sgd_30e.py',
+    '../_base_/default_runtime.py',
+]
+model = dict(data_preprocessor=_base_.data_preprocessor)
+train_dataloader = dict(batch_size=64)
+default_hooks = dict(logger=dict(interval=10))

@@ -1,0 +1,3 @@
+from .formatting import PackMultiLabelInputs
+
+__all__ = ['PackMultiLabelInputs']

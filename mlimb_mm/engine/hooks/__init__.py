@@ -1,0 +1,3 @@
+from .label_store_hook import LabelStoreHook
+
+__all__ = ['LabelStoreHook']

@@ -1,0 +1,1 @@
+from . import heads, losses, necks  # noqa: F401

@@ -1,0 +1,3 @@
+from .tristate_linear_head import TriStateLinearClsHead
+
+__all__ = ['TriStateLinearClsHead']

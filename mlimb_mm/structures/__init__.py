@@ -1,0 +1,3 @@
+from .label_store import LabelStore
+
+__all__ = ['LabelStore']

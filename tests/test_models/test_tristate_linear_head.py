@@ -1,0 +1,70 @@
+import numpy as np
+import pytest
+import torch
+from mmpretrain.registry import MODELS, TRANSFORMS
+from mmpretrain.structures import DataSample
+
+import mlimb_mm  # noqa: F401
+
+
+def packed_sample(tristate, sample_idx):
+    pack = TRANSFORMS.build(dict(type='PackMultiLabelInputs'))
+    results = dict(
+        img=np.zeros((4, 4, 3), np.uint8),
+        gt_tristate=np.array(tristate, np.int8),
+        sample_idx=sample_idx)
+    return pack(results)['data_samples']
+
+
+def test_pack_builds_the_label_convention():
+    sample = packed_sample([1, 0, -1, 1], sample_idx=7)
+    assert sample.gt_label.tolist() == [0, 3]
+    assert sample.gt_score.tolist() == [1.0, 0.0, 0.0, 1.0]
+    assert sample.gt_tristate.tolist() == [1, 0, -1, 1]
+    assert sample.sample_idx == 7
+
+
+def test_pack_builds_tristate_for_voc_difficult():
+    pack = TRANSFORMS.build(dict(type='PackMultiLabelInputs', num_classes=4))
+    sample = pack(dict(img=np.zeros((4, 4, 3), np.uint8), gt_label=[1],
+                       gt_label_difficult=[2]))['data_samples']
+    assert sample.gt_tristate.tolist() == [0, 1, -1, 0]
+    with pytest.raises(KeyError, match='num_classes'):
+        TRANSFORMS.build(dict(type='PackMultiLabelInputs'))(
+            dict(img=np.zeros((4, 4, 3), np.uint8), gt_label=[1]))
+
+
+def test_head_ignores_unknown_and_applies_label_weight():
+    head = MODELS.build(
+        dict(type='TriStateLinearClsHead', num_classes=4, in_channels=3))
+    feats = (torch.randn(2, 3), )
+    samples = [packed_sample([1, 0, -1, 1], 0), packed_sample([0, -1, 1, 0], 1)]
+    samples[0].set_field(torch.tensor([1.0, 0.5, 1.0, 0.0]), 'label_weight')
+    samples[1].set_field(torch.tensor([1.0, 1.0, 2.0, 1.0]), 'label_weight')
+    loss = head.loss(feats, samples)['loss']
+
+    logits = head(feats)
+    target = torch.tensor([[1., 0, 0, 1], [0, 0, 1, 0]])
+    weight = torch.tensor([[1., 0.5, 0, 0], [1, 0, 2, 1]])
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(
+        logits, target, reduction='none')
+    expected = (bce * weight).sum() / 2
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_head_can_treat_unknown_as_negative():
+    head = MODELS.build(
+        dict(type='TriStateLinearClsHead', num_classes=2, in_channels=3,
+             ignore_unknown=False))
+    feats = (torch.randn(1, 3), )
+    loss = head.loss(feats, [packed_sample([1, -1], 0)])['loss']
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(
+        head(feats), torch.tensor([[1., 0.]]), reduction='sum')
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_head_requires_packed_labels():
+    head = MODELS.build(
+        dict(type='TriStateLinearClsHead', num_classes=2, in_channels=3))
+    with pytest.raises(KeyError, match='PackMultiLabelInputs'):
+        head.loss((torch.randn(1, 3), ), [DataSample().set_gt_label([0])])
