@@ -1,12 +1,13 @@
 from typing import List, Optional, Tuple
 
 import numpy as np
-from mmengine.fileio import exists, get_file_backend, load
+from mmengine.fileio import exists, load
 
 from mmpretrain.registry import DATASETS
 from .base_multi_label import BaseMultiLabelDataset
 from .label_utils import POSITIVE, UNKNOWN
-from .tristate_multilabel import classes_given, select_classes
+from .tristate_multilabel import (classes_given, join_paths, positive_lists,
+                                  select_classes)
 
 COCO_CATEGORIES = (
     'person', 'bicycle', 'car', 'motorcycle', 'airplane', 'bus', 'train',
@@ -230,16 +231,18 @@ class CocoMultiLabelDataset(BaseMultiLabelDataset):
 
     def _make_data_list(self, images: List[dict], img_ids: np.ndarray,
                         labels: np.ndarray, keep: np.ndarray) -> List[dict]:
-        backend = get_file_backend(self.img_prefix, enable_singleton=True)
-        positive = labels == POSITIVE
+        keep = keep.tolist()
+        img_paths = join_paths(self.img_prefix,
+                               [images[i]['file_name'] for i in keep])
+        labels = labels[keep] if len(keep) < len(labels) else labels
+        gt_labels = positive_lists(labels)
+        img_ids = img_ids[keep].tolist()
         return [
             dict(
-                img_path=backend.join_path(self.img_prefix,
-                                           images[i]['file_name']),
-                img_id=int(img_ids[i]),
-                gt_tristate=labels[i],
-                gt_label=np.flatnonzero(positive[i]).tolist())
-            for i in keep.tolist()
+                img_path=img_paths[j],
+                img_id=img_ids[j],
+                gt_tristate=labels[j],
+                gt_label=gt_labels[j]) for j in range(len(keep))
         ]
 
     def _check_images(self, data_list: List[dict]) -> None:

@@ -4,11 +4,30 @@ from array import array
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
-from mmengine.fileio import exists, get_file_backend, get_local_path, load
+from mmengine.fileio import (LocalBackend, exists, get_file_backend,
+                             get_local_path, load)
 
 from mmpretrain.registry import DATASETS
 from .base_multi_label import BaseMultiLabelDataset
 from .label_utils import NEGATIVE, POSITIVE, UNKNOWN
+
+
+def join_paths(prefix: str, paths: List[str]) -> List[str]:
+    """``join_path(prefix, path)`` for many paths (one backend look-up; a
+    plain string concatenation for local relative paths)."""
+    backend = get_file_backend(prefix, enable_singleton=True)
+    if not isinstance(backend, LocalBackend):
+        return [backend.join_path(prefix, path) for path in paths]
+    base = osp.join(prefix, '') if prefix else ''
+    return [path if osp.isabs(path) else base + path for path in paths]
+
+
+def positive_lists(labels: np.ndarray) -> List[List[int]]:
+    """The positive class indices of each row of a tri-state matrix."""
+    rows, cols = np.nonzero(labels == POSITIVE)
+    ends = np.cumsum(np.bincount(rows, minlength=len(labels))).tolist()
+    cols = cols.tolist()
+    return [cols[start:end] for start, end in zip([0] + ends[:-1], ends)]
 
 
 def classes_given(metainfo, classes, cls_metainfo=None) -> bool:
@@ -224,13 +243,10 @@ class TriStateMultiLabelDataset(BaseMultiLabelDataset):
     def _make_data_list(self, img_paths: List[str],
                         labels: np.ndarray) -> List[dict]:
         """One data info per image; ``gt_tristate`` rows share ``labels``."""
-        backend = get_file_backend(self.img_prefix, enable_singleton=True)
-        positive = labels == POSITIVE
+        img_paths = join_paths(self.img_prefix, img_paths)
+        gt_labels = positive_lists(labels)
         return [
-            dict(
-                img_path=backend.join_path(self.img_prefix, path),
-                gt_tristate=labels[i],
-                gt_label=np.flatnonzero(positive[i]).tolist())
+            dict(img_path=path, gt_tristate=labels[i], gt_label=gt_labels[i])
             for i, path in enumerate(img_paths)
         ]
 
@@ -259,7 +275,11 @@ class TriStateMultiLabelDataset(BaseMultiLabelDataset):
                 if row:
                     yield reader.line_num, row
 
-    def _cell_value(self, cell: str, cache: dict, where: str) -> int:
+    def _where(self, line: int) -> str:
+        return f'row {line} of {self.ann_file}'
+
+    def _cell_value(self, cell: str, cache: dict, line: int,
+                    class_name: str) -> int:
         """Parse one label cell of the table (and remember it in ``cache``).
         """
         text = cell.strip()
@@ -272,7 +292,8 @@ class TriStateMultiLabelDataset(BaseMultiLabelDataset):
                 number = None
             if number not in (POSITIVE, NEGATIVE, UNKNOWN):
                 raise ValueError(
-                    f'{where}: label {cell!r} is not 1, 0, -1 or empty.')
+                    f'{self._where(line)}, class {class_name!r}: label '
+                    f'{cell!r} is not 1, 0, -1 or empty.')
             value = int(number)
         cache[cell] = value
         return value
@@ -295,17 +316,18 @@ class TriStateMultiLabelDataset(BaseMultiLabelDataset):
                  '': self.default_label}
         img_paths, values, first_row = [], [], {}
         for line, row in rows:
-            where = f'row {line} of {self.ann_file}'
             if len(row) != num_cols:
                 raise ValueError(
-                    f'{where}: expected {num_cols} columns (img_path and '
-                    f'{num_cols - 1} classes), got {len(row)}.')
+                    f'{self._where(line)}: expected {num_cols} columns '
+                    f'(img_path and {num_cols - 1} classes), got '
+                    f'{len(row)}.')
             img_path = row[0].strip()
             if not img_path:
-                raise ValueError(f'{where}: empty img_path.')
+                raise ValueError(f'{self._where(line)}: empty img_path.')
             if img_path in first_row:
-                raise ValueError(f'{where}: image {img_path!r} already given '
-                                 f'in row {first_row[img_path]}.')
+                raise ValueError(
+                    f'{self._where(line)}: image {img_path!r} already '
+                    f'given in row {first_row[img_path]}.')
             first_row[img_path] = line
             try:
                 row_values = [cache[cell] for cell in row[1:]]
@@ -314,7 +336,7 @@ class TriStateMultiLabelDataset(BaseMultiLabelDataset):
             if row_values is None:
                 row_values = [
                     cache[cell] if cell in cache else self._cell_value(
-                        cell, cache, f'{where}, class {classes[j]!r}')
+                        cell, cache, line, classes[j])
                     for j, cell in enumerate(row[1:])
                 ]
             values.append(row_values)
@@ -451,28 +473,28 @@ class TriStateMultiLabelDataset(BaseMultiLabelDataset):
         img_rows, cls_cols, values, lines = (array('q'), array('q'),
                                              array('b'), array('q'))
         for line, row in rows:
-            where = f'row {line} of {self.ann_file}'
             if len(row) != num_cols:
-                raise ValueError(f'{where}: expected {num_cols} columns '
-                                 f'{header}, got {len(row)}.')
+                raise ValueError(
+                    f'{self._where(line)}: expected {num_cols} columns '
+                    f'{header}, got {len(row)}.')
             name = row[col_cls]
             cls = class_index.get(name)
             if cls is None:
                 if self.skip_unknown_classes:
                     continue
-                raise ValueError(f'{where}: class {name!r} is not in the '
-                                 'class list (set skip_unknown_classes=True '
+                raise ValueError(f'{self._where(line)}: class {name!r} is '
+                                 'not in the class list (set skip_unknown_classes=True '
                                  'to skip such rows).')
             conf = row[col_conf]
             value = confidences.get(conf)
             if value is None:
-                value = self._confidence(conf, where)
+                value = self._confidence(conf, self._where(line))
                 confidences[conf] = value
             img_id = row[col_img]
             idx = image_index.get(img_id)
             if idx is None:
                 if not img_id.strip():
-                    raise ValueError(f'{where}: empty ImageID.')
+                    raise ValueError(f'{self._where(line)}: empty ImageID.')
                 idx = image_index[img_id] = len(img_ids)
                 img_ids.append(img_id)
             img_rows.append(idx)

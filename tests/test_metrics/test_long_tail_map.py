@@ -300,8 +300,8 @@ DATASETS.register_module(
     name='_TestLTMapCatIdsDataset', module=_CatIdsDataset, force=True)
 
 
-@pytest.mark.parametrize('ds_type',
-                         ['_TestLTMapCountsDataset', '_TestLTMapCatIdsDataset'])
+@pytest.mark.parametrize(
+    'ds_type', ['_TestLTMapCountsDataset', '_TestLTMapCatIdsDataset'])
 def test_metric_train_dataset(ds_type):
     _CountsDataset.built = 0
     metric = LongTailMultiLabelMetric(

@@ -42,8 +42,10 @@ def load_state(path):
 
 
 def test_resume_continues_the_interrupted_run(tmp_path):
-    config = write_small_config(str(tmp_path), max_epochs=3,
-                                deterministic=True)
+    config = write_small_config(
+        str(tmp_path), max_epochs=3, deterministic=True,
+        extra="custom_hooks = [dict(type='LabelStoreHook', "
+        "fields=dict(weights=dict(dtype='float16')))]\n")
     straight = tmp_path / 'straight'
     run_tool([sys.executable, TRAIN, config, '--work-dir', str(straight)],
              cwd=tmp_path)
@@ -65,6 +67,7 @@ def test_resume_continues_the_interrupted_run(tmp_path):
     expected = load_state(straight / 'epoch_3.pth')
     resumed = load_state(interrupted / 'epoch_3.pth')
     assert resumed['meta']['epoch'] == 3 and resumed['meta']['iter'] == 6
+    assert resumed['label_store']['num_samples'] == 64
     for name, value in expected['state_dict'].items():
         torch.testing.assert_close(
             resumed['state_dict'][name], value, msg=name)

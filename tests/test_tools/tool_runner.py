@@ -8,7 +8,7 @@ BASE_CONFIG = osp.join(REPO, 'configs/baseline/resnet18_digits_lt_bce.py')
 
 
 def write_small_config(directory, max_epochs=2, deterministic=False,
-                       num_workers=0):
+                       num_workers=0, extra=''):
     """A config inheriting the digits BCE baseline, shrunk to 64 training
     and 64 test images (2 iterations an epoch at batch 32)."""
     pipeline = ", pipeline=[dict(type='PackMultiLabelInputs')]" \
@@ -27,7 +27,7 @@ param_scheduler = [dict(type='CosineAnnealingLR', by_epoch=True, begin=0,
                         end={max_epochs})]
 default_hooks = dict(logger=dict(interval=1),
                      checkpoint=dict(max_keep_ckpts=5, save_best=None))
-'''
+''' + extra
     path = osp.join(directory, 'small_digits.py')
     with open(path, 'w') as f:
         f.write(text)

@@ -1,3 +1,4 @@
-from .label_store_hook import LabelStoreHook
+from .label_store_hook import (LabelStoreHook, get_label_store,
+                               sync_label_store)
 
-__all__ = ['LabelStoreHook']
+__all__ = ['LabelStoreHook', 'get_label_store', 'sync_label_store']

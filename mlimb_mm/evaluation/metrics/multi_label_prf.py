@@ -41,7 +41,7 @@ def precision_recall_f1(scores: Union[torch.Tensor, np.ndarray],
     is_pos = tristate == 1
     is_neg = tristate == 0
     tp = (pred_pos & is_pos).sum(0).double().numpy()
-    fp = (pred_pos & ~is_pos).sum(0).double().numpy()
+    fp = (pred_pos & is_neg).sum(0).double().numpy()
     support = is_pos.sum(0).numpy().astype(np.int64)
     with np.errstate(divide='ignore', invalid='ignore'):
         precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)

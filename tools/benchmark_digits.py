@@ -1,0 +1,132 @@
+"""The main job on the embedded data: train methods on the long-tailed
+multi-label digits and print one table of their test metrics.
+
+    python tools/benchmark_digits.py [--methods bce ...] [--seeds 0 1 2]
+        [--epochs N] [--work-dir work_dirs/digits_benchmark]
+
+Each (method, seed) is a plain ``tools/train.py`` run of the method's config
+(so what is measured here is what users run); the final evaluation of each
+run is read from its ``vis_data/scalars.json``. The table gives the mean
+(and the standard deviation over seeds when there are several) of overall
+and many / medium / few-shot mAP, macro F1 and F1 over the 3 least frequent
+classes, in percent, plus the training time.
+"""
+import argparse
+import glob
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+# Method name -> config, relative to the repository.
+METHODS = {
+    'bce': 'configs/baseline/resnet18_digits_lt_bce.py',
+}
+COLUMNS = [('mAP', 'mAP'), ('many', 'mAP_many'), ('medium', 'mAP_medium'),
+           ('few', 'mAP_few'), ('F1', 'f1'), ('F1 least-3', 'f1_least')]
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument(
+        '--methods', nargs='+', default=list(METHODS), choices=list(METHODS))
+    parser.add_argument('--seeds', nargs='+', type=int, default=[0])
+    parser.add_argument(
+        '--epochs', type=int, help='override the configs\' max_epochs')
+    parser.add_argument(
+        '--work-dir', default=osp.join('work_dirs', 'digits_benchmark'))
+    return parser.parse_args(argv)
+
+
+def final_metrics(work_dir):
+    """The last evaluation logged by a run, keys without their prefix."""
+    logs = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
+                                     'scalars.json')))
+    if not logs:
+        raise FileNotFoundError(f'no vis_data/scalars.json under {work_dir}')
+    evaluations = []
+    with open(logs[-1]) as f:
+        for line in f:
+            record = json.loads(line)
+            if 'multi-label/mAP' in record:
+                evaluations.append(record)
+    if not evaluations:
+        raise RuntimeError(f'{logs[-1]} holds no evaluation')
+    return {
+        key.split('/', 1)[-1]: value
+        for key, value in evaluations[-1].items()
+    }
+
+
+def train(method, seed, args):
+    work_dir = osp.join(args.work_dir, f'{method}_seed{seed}')
+    options = [f'randomness.seed={seed}']
+    if args.epochs:
+        options += [
+            f'train_cfg.max_epochs={args.epochs}',
+            f'train_cfg.val_interval={args.epochs}'
+        ]
+    command = [
+        sys.executable,
+        osp.join(REPO, 'tools/train.py'),
+        osp.join(REPO, METHODS[method]), '--work-dir', work_dir,
+        '--cfg-options', *options
+    ]
+    print(f'[{method} seed {seed}] {" ".join(command)}', flush=True)
+    start = time.time()
+    with open(osp.join(args.work_dir, f'{method}_seed{seed}.log'), 'w') as log:
+        subprocess.run(command, check=True, stdout=log,
+                       stderr=subprocess.STDOUT)
+    metrics = final_metrics(work_dir)
+    metrics['minutes'] = (time.time() - start) / 60
+    print(f'[{method} seed {seed}] mAP {metrics["mAP"]:.2f}, few-shot '
+          f'{metrics.get("mAP_few", float("nan")):.2f} '
+          f'({metrics["minutes"]:.1f} min)', flush=True)
+    return metrics
+
+
+def format_cell(values):
+    values = np.asarray(values, dtype=float)
+    if len(values) == 1:
+        return f'{values[0]:.2f}'
+    return f'{values.mean():.2f} ± {values.std(ddof=1):.2f}'
+
+
+def format_table(results, seeds):
+    header = ['method'] + [name for name, _ in COLUMNS] + ['min/run']
+    rows = [header, ['---'] * len(header)]
+    for method, runs in results.items():
+        row = [method]
+        for _, key in COLUMNS:
+            row.append(format_cell([run.get(key, np.nan) for run in runs]))
+        row.append(f'{np.mean([run["minutes"] for run in runs]):.1f}')
+        rows.append(row)
+    lines = ['| ' + ' | '.join(row) + ' |' for row in rows]
+    title = (f'Long-tailed multi-label digits, test set, {len(seeds)} '
+             f'seed(s) {seeds}; metrics in %')
+    return '\n'.join([title] + lines)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.makedirs(args.work_dir, exist_ok=True)
+    results = {}
+    for method in args.methods:
+        results[method] = [train(method, seed, args) for seed in args.seeds]
+    table = format_table(results, args.seeds)
+    print('\n' + table)
+    with open(osp.join(args.work_dir, 'results.json'), 'w') as f:
+        json.dump(results, f, indent=2)
+    with open(osp.join(args.work_dir, 'results.md'), 'w') as f:
+        f.write(table + '\n')
+    return results
+
+
+if __name__ == '__main__':
+    main()
