@@ -6,8 +6,8 @@ from mmengine.fileio import exists, load
 from mmpretrain.registry import DATASETS
 from .base_multi_label import BaseMultiLabelDataset
 from .label_utils import POSITIVE, UNKNOWN
-from .tristate_multilabel import (classes_given, join_paths, positive_lists,
-                                  select_classes)
+from .tristate_multilabel import (check_unique_classes, classes_given,
+                                  join_paths, positive_lists, select_classes)
 
 COCO_CATEGORIES = (
     'person', 'bicycle', 'car', 'motorcycle', 'airplane', 'bus', 'train',
@@ -119,6 +119,7 @@ class CocoMultiLabelDataset(BaseMultiLabelDataset):
                                             len(classes))
         else:
             classes = file_classes
+            check_unique_classes(classes, self.ann_file)
             cat_to_label = np.arange(len(cat_ids))
         self._metainfo['classes'] = tuple(classes)
 

@@ -39,6 +39,16 @@ def classes_given(metainfo, classes, cls_metainfo=None) -> bool:
             or (cls_metainfo is not None and 'classes' in cls_metainfo))
 
 
+def check_unique_classes(classes: Sequence[str], source: str) -> None:
+    """Raise a ``ValueError`` naming a class that appears twice."""
+    seen = set()
+    for name in classes:
+        if name in seen:
+            raise ValueError(f'class {name!r} appears twice in the classes '
+                             f'of {source}.')
+        seen.add(name)
+
+
 def select_classes(file_classes: Sequence[str], classes: Sequence[str],
                    source: str) -> np.ndarray:
     """Columns of the file's classes that give each of ``classes``.
@@ -53,17 +63,9 @@ def select_classes(file_classes: Sequence[str], classes: Sequence[str],
     Returns:
         np.ndarray: ``(len(classes),)`` int64, the file column of each class.
     """
-    index = {}
-    for i, name in enumerate(file_classes):
-        if name in index:
-            raise ValueError(f'class {name!r} appears twice in the classes '
-                             f'of {source}.')
-        index[name] = i
-    seen = set()
-    for name in classes:
-        if name in seen:
-            raise ValueError(f'class {name!r} is given twice in `classes`.')
-        seen.add(name)
+    check_unique_classes(file_classes, source)
+    check_unique_classes(classes, 'the given `classes`')
+    index = {name: i for i, name in enumerate(file_classes)}
     missing = [name for name in classes if name not in index]
     if missing:
         raise ValueError(
@@ -99,14 +101,16 @@ class TriStateMultiLabelDataset(BaseMultiLabelDataset):
            b.jpg,0,,1
 
        A cell is ``1``, ``0`` or ``-1`` in any numeric spelling (``+1``,
-       ``1.0``, `` -1 ``); an empty cell is a label the file does not give
-       (``default_label``, unknown by default). Blank lines are skipped.
+       ``1.0``, ``-1.0``, surrounding spaces); an empty cell is a label the
+       file does not give (``default_label``, unknown by default). Blank
+       lines are skipped. An image may appear in one row only.
 
     2. ``'json'``: OpenMMLab 2.0 style. ``metainfo.classes`` names the classes
        (or they are given by ``metainfo``/``classes``); each entry of
        ``data_list`` gives either a dense ``gt_tristate`` of K labels, or the
        sparse ``positive`` and ``negative`` class lists (indices, or class
-       names), every other label being ``default_label``:
+       names), every other label being ``default_label`` (a dense
+       ``gt_tristate`` is kept as it is):
 
        .. code-block:: none
 
@@ -149,7 +153,8 @@ class TriStateMultiLabelDataset(BaseMultiLabelDataset):
     ``data_list`` entry at fault: a label other than 1/0/-1, a class name not
     in the class list, a label index out of range, a wrong number of columns
     or labels, an image given twice (table and JSON formats), a pair given
-    twice with different labels (Open Images format).
+    twice with different labels (Open Images format), a class name given
+    twice, a file with no sample.
 
     Args:
         ann_file (str): Annotation file path, joined with ``data_root`` when
@@ -165,9 +170,19 @@ class TriStateMultiLabelDataset(BaseMultiLabelDataset):
             an error. Defaults to False.
         img_suffix (str): Open Images format only: file name suffix added to
             ``ImageID``. Defaults to ``'.jpg'``.
+        metainfo (dict, optional): Meta information; ``classes`` (names,
+            or a file with one name per line) selects the classes.
+            Defaults to None.
+        classes (str | Sequence[str], optional): Class names, or a file with
+            one name per line; same as ``metainfo=dict(classes=...)``.
+            Defaults to None.
         **kwargs: Other arguments of :class:`mmpretrain.datasets.BaseDataset`
-            (``metainfo``, ``data_root``, ``data_prefix``, ``pipeline``,
-            ``classes``, ...).
+            (``data_root``, ``data_prefix``, ``pipeline``, ...).
+
+    Note:
+        The classes are known after the file is read; with
+        ``lazy_init=True`` :attr:`CLASSES` is ``None`` (or the given names)
+        until :meth:`full_init`.
     """
 
     FORMATS = ('auto', 'table', 'json', 'openimages')
@@ -215,6 +230,7 @@ class TriStateMultiLabelDataset(BaseMultiLabelDataset):
             file_classes, img_paths, labels = self._load_table()
 
         classes = file_classes
+        check_unique_classes(file_classes, self.ann_file)
         if given is not None and list(given) != list(file_classes):
             labels = labels[:, select_classes(file_classes, given,
                                               self.ann_file)]
@@ -482,9 +498,10 @@ class TriStateMultiLabelDataset(BaseMultiLabelDataset):
             if cls is None:
                 if self.skip_unknown_classes:
                     continue
-                raise ValueError(f'{self._where(line)}: class {name!r} is '
-                                 'not in the class list (set skip_unknown_classes=True '
-                                 'to skip such rows).')
+                raise ValueError(
+                    f'{self._where(line)}: class {name!r} is not in the '
+                    'class list (set skip_unknown_classes=True to skip such '
+                    'rows).')
             conf = row[col_conf]
             value = confidences.get(conf)
             if value is None:

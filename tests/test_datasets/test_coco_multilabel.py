@@ -186,7 +186,8 @@ def test_given_classes_not_in_file(tmp_path):
     with pytest.raises(ValueError, match=r"\['dog'\] are not classes of .*"
                        r'instances_mini\.json'):
         build(ann_file, metainfo=dict(classes=['person', 'dog']))
-    with pytest.raises(ValueError, match="class 'car' is given twice"):
+    with pytest.raises(ValueError, match="class 'car' appears twice in the "
+                       'classes of the given `classes`'):
         build(ann_file, classes=['car', 'person', 'car'])
 
 
@@ -247,6 +248,14 @@ def test_annotation_of_missing_image(tmp_path):
             ValueError,
             match=r'annotation id 78 of .*instances_mini\.json refers to '
             r'image 999, which has no entry'):
+        build(ann_file)
+
+
+def test_duplicated_category_name(tmp_path):
+    categories = CATEGORIES + [dict(id=4, name='car')]
+    ann_file = write_coco(tmp_path, categories=categories, with_images=False)
+    with pytest.raises(ValueError, match=r"class 'car' appears twice in the "
+                       r'classes of .*instances_mini\.json'):
         build(ann_file)
 
 

@@ -163,8 +163,10 @@ def test_table_bad_header(tmp_path):
     with pytest.raises(ValueError, match='empty class name'):
         build(ann_file)
     ann_file = write(tmp_path / 'labels.csv', 'img_path,cat,cat\na.jpg,1,0\n')
-    with pytest.raises(ValueError, match="class 'cat' appears twice"):
-        build(ann_file, classes=['cat'])
+    for classes in (None, ['cat']):
+        with pytest.raises(ValueError, match=r"class 'cat' appears twice in "
+                           r'the classes of .*labels\.csv'):
+            build(ann_file, classes=classes)
 
 
 def test_table_header_only(tmp_path):
@@ -415,3 +417,17 @@ def test_large_table_matches_naive(tmp_path):
     np.testing.assert_array_equal(dataset.get_tristate_labels(), labels)
     np.testing.assert_array_equal(dataset.get_class_counts(),
                                   (labels == 1).sum(0))
+
+
+def test_subset_and_repr(tmp_path):
+    ann_file = write(tmp_path / 'labels.csv', TABLE)
+    dataset = build(ann_file)
+    subset = dataset.get_subset([3, 0])
+    assert subset.CLASSES == CLASSES
+    np.testing.assert_array_equal(subset.get_tristate_labels(),
+                                  TABLE_EXPECTED[[3, 0]])
+    np.testing.assert_array_equal(subset.get_class_counts(), [1, 0, 0])
+    text = repr(dataset)
+    assert 'Number of samples: \t4' in text
+    assert 'Number of categories: \t3' in text
+    assert 'Default label: \t-1' in text

@@ -113,12 +113,9 @@ def test_voc_pack_bad_difficult_as(tmp_path):
         build(make_voc(tmp_path / 'VOC2007'), difficult_as='maybe')
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='PackMultiLabelInputs turns a class that has both a difficult '
-    'and a non-difficult object into -1; mmpretrain (VOCMultiLabelMetric) '
-    'counts it as positive. Remove this mark once fixed.')
 def test_voc_pack_class_both_difficult_and_not(tmp_path):
+    # A class with a plain and a difficult object is positive, as in
+    # mmpretrain's VOCMultiLabelMetric; only difficult-only classes are -1.
     objects = {'000003': [('person', 0), ('person', 1), ('dog', 1)]}
     dataset = build(make_voc(tmp_path / 'VOC2007', objects))
     info = dataset.get_data_info(0)

@@ -57,12 +57,18 @@ class PackMultiLabelInputs(PackInputs):
                 f'{results.get("img_path", results.get("sample_idx"))} has '
                 'no `gt_tristate`; set `num_classes` so that it can be built '
                 'from `gt_label`.')
+        positives = results.get('gt_label')
         tristate = tristate_from_positives(
-            results.get('gt_label', []), self.num_classes)
-        difficult = results.get('gt_label_difficult') or []
-        if len(difficult):
-            tristate[np.asarray(difficult, dtype=np.int64)] = \
-                self.DIFFICULT_VALUES[self.difficult_as]
+            [] if positives is None else positives, self.num_classes)
+        # A class with both a plain and a difficult object stays positive
+        # (as in mmpretrain's VOC metrics); only difficult-only classes
+        # take the `difficult_as` value.
+        difficult = results.get('gt_label_difficult')
+        if difficult is not None and len(difficult):
+            difficult = np.setdiff1d(
+                np.asarray(difficult, dtype=np.int64),
+                np.flatnonzero(tristate == 1))
+            tristate[difficult] = self.DIFFICULT_VALUES[self.difficult_as]
         return tristate
 
     def transform(self, results: dict) -> dict:
