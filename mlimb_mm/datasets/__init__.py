@@ -1,4 +1,4 @@
-from . import samplers, transforms  # noqa: F401
+from . import samplers, transforms, wrappers  # noqa: F401
 from .base_multi_label import BaseMultiLabelDataset
 from .coco_multilabel import CocoMultiLabelDataset
 from .long_tail_multi_digits import LongTailMultiDigits
