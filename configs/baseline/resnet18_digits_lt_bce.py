@@ -2,7 +2,7 @@
 _base_ = [
     '../_base_/models/resnet18_digits.py',
     '../_base_/datasets/digits_lt.py',
-    '../_base_/schedules/digits_sgd_30e.py',
+    '../_base_/schedules/digits_sgd_60e.py',
     '../_base_/default_runtime.py',
 ]
 model = dict(data_preprocessor=_base_.data_preprocessor)
