@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from dist_utils import run_distributed
 
 from mlimb_mm.datasets.samplers import ClassAwareSampler
 
@@ -112,3 +113,22 @@ def test_empty_class_is_skipped_and_no_label_is_an_error():
         ClassAwareSampler(LabelsOnly(np.zeros((4, 2), bool)), seed=0)
     with pytest.raises(ValueError, match='reduce'):
         ClassAwareSampler(LabelsOnly(positives), reduce=0, seed=0)
+
+
+def shard_of_this_rank(positives):
+    sampler = ClassAwareSampler(LabelsOnly(positives), reduce=2)  # seed=None
+    sampler.set_epoch(3)
+    return dict(seed=sampler.seed, shard=list(sampler),
+                full=sampler.epoch_indices(3).tolist())
+
+
+def test_two_gloo_ranks_share_the_seed_and_split_the_epoch(tmp_path):
+    positives = co_occurring_labels(num_images=400)
+    rank0, rank1 = run_distributed(shard_of_this_rank, (positives, ),
+                                   out_dir=str(tmp_path))
+    assert rank0['seed'] == rank1['seed']  # synchronised random seed
+    assert rank0['full'] == rank1['full']
+    assert len(rank0['shard']) == len(rank1['shard'])
+    interleaved = np.stack([rank0['shard'], rank1['shard']], 1).reshape(-1)
+    np.testing.assert_array_equal(interleaved[:len(rank0['full'])],
+                                  rank0['full'])
