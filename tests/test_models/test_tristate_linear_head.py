@@ -68,3 +68,14 @@ def test_head_requires_packed_labels():
         dict(type='TriStateLinearClsHead', num_classes=2, in_channels=3))
     with pytest.raises(KeyError, match='PackMultiLabelInputs'):
         head.loss((torch.randn(1, 3), ), [DataSample().set_gt_label([0])])
+
+
+def test_head_dropout_only_in_training():
+    head = MODELS.build(
+        dict(type='TriStateLinearClsHead', num_classes=2, in_channels=64,
+             dropout=0.5))
+    feats = (torch.ones(4, 64), )
+    head.eval()
+    torch.testing.assert_close(head(feats), head(feats))
+    head.train()
+    assert not torch.equal(head(feats), head(feats))

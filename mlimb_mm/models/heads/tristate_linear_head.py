@@ -1,6 +1,7 @@
 from typing import List, Tuple
 
 import torch
+import torch.nn as nn
 from mmpretrain.models.heads import MultiLabelLinearClsHead
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
@@ -36,6 +37,9 @@ class TriStateLinearClsHead(MultiLabelLinearClsHead):
         loss (dict): Config of a loss that takes a per-label ``weight``.
             Defaults to ``dict(type='MultiLabelBCELoss')``.
         ignore_unknown (bool): Weight unknown labels by 0. Defaults to True.
+        dropout (float): Dropout ratio before the linear layer (the DB
+            paper's released model uses 0.5 after its 256-d neck).
+            Defaults to 0.
         **kwargs: Other arguments of ``MultiLabelLinearClsHead``.
     """
 
@@ -44,6 +48,7 @@ class TriStateLinearClsHead(MultiLabelLinearClsHead):
                  in_channels: int,
                  loss: dict = dict(type='MultiLabelBCELoss'),
                  ignore_unknown: bool = True,
+                 dropout: float = 0.,
                  **kwargs):
         super().__init__(
             num_classes=num_classes,
@@ -51,6 +56,10 @@ class TriStateLinearClsHead(MultiLabelLinearClsHead):
             loss=loss,
             **kwargs)
         self.ignore_unknown = ignore_unknown
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+
+    def pre_logits(self, feats: Tuple[torch.Tensor]) -> torch.Tensor:
+        return self.dropout(feats[-1])
 
     def get_targets_and_weights(
             self, data_samples: List[DataSample]
