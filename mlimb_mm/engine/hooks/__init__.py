@@ -1,4 +1,9 @@
+from .class_statistics_hook import (ClassStatisticsHook,
+                                    get_dataset_class_statistics)
 from .label_store_hook import (LabelStoreHook, get_label_store,
                                sync_label_store)
 
-__all__ = ['LabelStoreHook', 'get_label_store', 'sync_label_store']
+__all__ = [
+    'ClassStatisticsHook', 'get_dataset_class_statistics', 'LabelStoreHook',
+    'get_label_store', 'sync_label_store'
+]
