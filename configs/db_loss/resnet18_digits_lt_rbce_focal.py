@@ -1,0 +1,3 @@
+# R-BCE-Focal with class-aware re-sampling on the embedded long-tailed digits.
+_base_ = ['./resnet18_digits_lt_rs.py']
+model = dict(head=dict(loss=dict(preset='R-BCE-Focal')))
