@@ -35,6 +35,18 @@ class BaseMultiLabelDataset(MultiLabelDataset):
             self._tristate_cache = cached
         return cached
 
+    def get_clean_tristate_labels(self) -> np.ndarray:
+        """The clean labels kept beside corrupted ones (benchmark files
+        written by ``tools/dataset_converters``, key ``gt_tristate_clean``);
+        the training labels when the data has no such key."""
+        self._fully_initialized or self.full_init()
+        if len(self) == 0 or 'gt_tristate_clean' not in self.get_data_info(0):
+            return self.get_tristate_labels()
+        return np.stack([
+            np.asarray(self.get_data_info(i)['gt_tristate_clean'], np.int8)
+            for i in range(len(self))
+        ])
+
     def get_class_counts(self) -> np.ndarray:
         """Number of positive labels of each class, shape ``(K,)``."""
         return (self.get_tristate_labels() == POSITIVE).sum(0).astype(

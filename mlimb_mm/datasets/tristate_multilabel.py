@@ -222,6 +222,7 @@ class TriStateMultiLabelDataset(BaseMultiLabelDataset):
                 f'annotation file {self.ann_file!r} not found.')
         fmt = self._detect_format()
         given = list(self.CLASSES) if self._classes_given else None
+        self._loaded_clean = None
         if fmt == 'json':
             file_classes, img_paths, labels = self._load_json(given)
         elif fmt == 'openimages':
@@ -232,8 +233,10 @@ class TriStateMultiLabelDataset(BaseMultiLabelDataset):
         classes = file_classes
         check_unique_classes(file_classes, self.ann_file)
         if given is not None and list(given) != list(file_classes):
-            labels = labels[:, select_classes(file_classes, given,
-                                              self.ann_file)]
+            kept = select_classes(file_classes, given, self.ann_file)
+            labels = labels[:, kept]
+            if self._loaded_clean is not None:
+                self._loaded_clean = self._loaded_clean[:, kept]
             classes = given
         self._metainfo['classes'] = tuple(classes)
         if not img_paths:
@@ -261,10 +264,14 @@ class TriStateMultiLabelDataset(BaseMultiLabelDataset):
         """One data info per image; ``gt_tristate`` rows share ``labels``."""
         img_paths = join_paths(self.img_prefix, img_paths)
         gt_labels = positive_lists(labels)
-        return [
+        data_list = [
             dict(img_path=path, gt_tristate=labels[i], gt_label=gt_labels[i])
             for i, path in enumerate(img_paths)
         ]
+        if self._loaded_clean is not None:
+            for info, clean in zip(data_list, self._loaded_clean):
+                info['gt_tristate_clean'] = clean
+        return data_list
 
     # ----------------------------------------------------------------- table
     def _delimiter(self, header_line: str) -> str:
@@ -437,7 +444,21 @@ class TriStateMultiLabelDataset(BaseMultiLabelDataset):
                     f'{classes[col]!r} is '
                     'not 1, 0 or -1.')
             labels[dense_rows] = dense.astype(np.int8)
+        self._loaded_clean = self._clean_labels(entries, num_classes)
         return classes, img_paths, labels
+
+    def _clean_labels(self, entries, num_classes) -> Optional[np.ndarray]:
+        """The ``gt_tristate_clean`` labels that the benchmark builders
+        write beside corrupted ones, when every entry has them."""
+        if not all('gt_tristate_clean' in entry for entry in entries):
+            return None
+        clean = np.asarray([entry['gt_tristate_clean'] for entry in entries])
+        if clean.shape != (len(entries), num_classes) or not np.isin(
+                clean, (POSITIVE, NEGATIVE, UNKNOWN)).all():
+            raise ValueError(f'{self.ann_file}: `gt_tristate_clean` must '
+                             f'hold {num_classes} labels of 1, 0 or -1 in '
+                             'every entry.')
+        return clean.astype(np.int8)
 
     @staticmethod
     def _class_indices(items, class_index: dict, num_classes: int,

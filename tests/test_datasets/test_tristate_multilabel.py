@@ -431,3 +431,33 @@ def test_subset_and_repr(tmp_path):
     assert 'Number of samples: \t4' in text
     assert 'Number of categories: \t3' in text
     assert 'Default label: \t-1' in text
+
+
+def test_json_keeps_clean_labels_written_by_the_builders(tmp_path):
+    ann = tmp_path / 'noisy.json'
+    ann.write_text(json.dumps(dict(
+        metainfo=dict(classes=['a', 'b', 'c']),
+        data_list=[
+            dict(img_path='x.jpg', gt_tristate=[1, 1, 0],
+                 gt_tristate_clean=[1, 0, 0]),
+            dict(img_path='y.jpg', gt_tristate=[-1, 0, 1],
+                 gt_tristate_clean=[0, 0, 1]),
+        ])))
+    dataset = TriStateMultiLabelDataset(ann_file=str(ann))
+    np.testing.assert_array_equal(dataset.get_tristate_labels(),
+                                  [[1, 1, 0], [-1, 0, 1]])
+    np.testing.assert_array_equal(dataset.get_clean_tristate_labels(),
+                                  [[1, 0, 0], [0, 0, 1]])
+    subset = TriStateMultiLabelDataset(
+        ann_file=str(ann), metainfo=dict(classes=['c', 'a']))
+    np.testing.assert_array_equal(subset.get_clean_tristate_labels(),
+                                  [[0, 1], [1, 0]])
+    # Without clean labels in the file, the training labels are the clean
+    # ones.
+    plain = tmp_path / 'plain.json'
+    plain.write_text(json.dumps(dict(
+        metainfo=dict(classes=['a']),
+        data_list=[dict(img_path='x.jpg', gt_tristate=[1])])))
+    plain_set = TriStateMultiLabelDataset(ann_file=str(plain))
+    np.testing.assert_array_equal(plain_set.get_clean_tristate_labels(),
+                                  [[1]])
