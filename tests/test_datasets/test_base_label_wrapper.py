@@ -64,5 +64,5 @@ def test_wrapper_needs_tristate_labels():
         def full_init(self):
             pass
 
-    with pytest.raises(TypeError, match='get_tristate_labels'):
+    with pytest.raises(TypeError, match="get_tristate_labels"):
         DropFirstHideClassZero(Plain())

@@ -6,19 +6,35 @@ import numpy as np
 from mmengine.dataset import BaseDataset, force_full_init
 from mmpretrain.registry import DATASETS
 
-from ..label_utils import POSITIVE, UNKNOWN, check_tristate
+from ..label_utils import NEGATIVE, POSITIVE, UNKNOWN, check_tristate
 
 
 def dataset_tristate_labels(dataset) -> np.ndarray:
     """The ``(N, K)`` int8 tri-state labels of any mlimb_mm dataset or
-    wrapper; a clear error for a dataset that has none."""
-    if not hasattr(dataset, 'get_tristate_labels'):
+    wrapper, or of a dataset whose data infos hold ``gt_label`` (and
+    ``gt_label_difficult``, like mmpretrain's ``VOC``: a difficult-only
+    class is unknown, the VOC protocol, as ``PackMultiLabelInputs``)."""
+    if hasattr(dataset, 'get_tristate_labels'):
+        return np.asarray(dataset.get_tristate_labels(), dtype=np.int8)
+    classes = dataset.metainfo.get('classes')
+    if not classes or not hasattr(dataset, 'get_data_info'):
         raise TypeError(
-            f'{type(dataset).__name__} has no `get_tristate_labels()`: '
-            'label wrappers need an mlimb_mm dataset (CocoMultiLabelDataset,'
-            ' TriStateMultiLabelDataset, LongTailMultiDigits, ...) or '
-            'another label wrapper.')
-    return np.asarray(dataset.get_tristate_labels(), dtype=np.int8)
+            f'{type(dataset).__name__} has no `get_tristate_labels()` nor '
+            'data infos with `gt_label`: label wrappers need an mlimb_mm '
+            'dataset (CocoMultiLabelDataset, TriStateMultiLabelDataset, '
+            'LongTailMultiDigits, ...), mmpretrain\'s VOC, or another label '
+            'wrapper.')
+    dataset.full_init()
+    labels = np.full((len(dataset), len(classes)), NEGATIVE, np.int8)
+    for idx in range(len(dataset)):
+        info = dataset.get_data_info(idx)
+        difficult = info.get('gt_label_difficult')
+        if difficult is not None and len(difficult):
+            labels[idx, np.asarray(difficult, np.int64)] = UNKNOWN
+        positives = info.get('gt_label')
+        if positives is not None and len(positives):
+            labels[idx, np.asarray(positives, np.int64)] = POSITIVE
+    return labels
 
 
 def dataset_clean_labels(dataset) -> np.ndarray:
