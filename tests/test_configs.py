@@ -33,6 +33,11 @@ def test_full_config_model_builds_and_trains_a_step(path):
     model_cfg.backbone.pop('init_cfg', None)  # no download in tests
     model = MODELS.build(model_cfg)
     num_classes = model_cfg.head.num_classes
+    # What ClassStatisticsHook does at the start of training.
+    for module in model.modules():
+        if hasattr(module, 'set_class_statistics'):
+            module.set_class_statistics(
+                np.arange(1, num_classes + 1) * 10, 20 * num_classes)
     pack = TRANSFORMS.build(dict(type='PackMultiLabelInputs'))
     samples = []
     for idx in range(2):

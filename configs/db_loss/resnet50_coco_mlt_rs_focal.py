@@ -1,0 +1,3 @@
+# RS-Focal on COCO-MLT, the DB paper's setting.
+_base_ = ['./resnet50_coco_mlt_db_focal.py']
+model = dict(head=dict(loss=dict(preset='Focal')))
