@@ -27,7 +27,15 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # Method name -> config, relative to the repository.
 METHODS = {
     'bce': 'configs/baseline/resnet18_digits_lt_bce.py',
+    # Distribution-Balanced loss family with class-aware re-sampling
+    # (DB paper, Table 1 rows).
+    'rs': 'configs/db_loss/resnet18_digits_lt_rs.py',
+    'rs_focal': 'configs/db_loss/resnet18_digits_lt_rs_focal.py',
+    'rbce_focal': 'configs/db_loss/resnet18_digits_lt_rbce_focal.py',
+    'db': 'configs/db_loss/resnet18_digits_lt_db.py',
+    'db_focal': 'configs/db_loss/resnet18_digits_lt_db_focal.py',
 }
+DEFAULT_METHODS = ['bce']
 COLUMNS = [('mAP', 'mAP'), ('many', 'mAP_many'), ('medium', 'mAP_medium'),
            ('few', 'mAP_few'), ('F1', 'f1'), ('F1 least-3', 'f1_least')]
 
@@ -35,7 +43,8 @@ COLUMNS = [('mAP', 'mAP'), ('many', 'mAP_many'), ('medium', 'mAP_medium'),
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument(
-        '--methods', nargs='+', default=list(METHODS), choices=list(METHODS))
+        '--methods', nargs='+', default=DEFAULT_METHODS,
+        choices=list(METHODS))
     parser.add_argument('--seeds', nargs='+', type=int, default=[0])
     parser.add_argument(
         '--epochs', type=int, help='override the configs\' max_epochs')
