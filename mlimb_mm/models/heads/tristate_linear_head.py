@@ -1,4 +1,4 @@
-from typing import List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -31,6 +31,20 @@ class TriStateLinearClsHead(MultiLabelLinearClsHead):
     With ``ignore_unknown=False`` unknown labels are kept as negatives
     (the "assume negative" baseline of partial-label papers).
 
+    **Training predictions for hooks.** Methods that adapt to the epoch's
+    own training predictions (PLM's ratio update, BalanceMix's minority
+    scores, ...) read them from the head instead of running an extra pass:
+    a consumer registers once with :meth:`enable_train_predictions` and,
+    after every training step, takes what the head recorded since its last
+    call with :meth:`pop_train_predictions`: one record per loss call, each
+    ``dict(logits=(B, K) detached tensor on the model's device,
+    sample_idx=(B,) int64 CPU tensor or None)``. Nothing is recorded while
+    no consumer is registered (the default: no cost, no behaviour change),
+    and nothing is recorded outside training mode. Each consumer has its
+    own queue, so several hooks can read the same step. Memory: the
+    detached ``(B, K)`` logits of the steps a consumer has not popped yet
+    (one step when it pops in ``after_train_iter``).
+
     Args:
         num_classes (int): Number of classes.
         in_channels (int): Input feature channels.
@@ -57,6 +71,58 @@ class TriStateLinearClsHead(MultiLabelLinearClsHead):
             **kwargs)
         self.ignore_unknown = ignore_unknown
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        # consumer name -> records not popped yet (see the class docstring)
+        self._train_prediction_queues: Dict[str, List[dict]] = {}
+
+    # ------------------------------------------------------------------
+    # training predictions for hooks
+    # ------------------------------------------------------------------
+    def enable_train_predictions(self, consumer: str) -> None:
+        """Start recording the training logits for ``consumer`` (idempotent;
+        a new consumer starts with an empty queue)."""
+        self._train_prediction_queues.setdefault(str(consumer), [])
+
+    def disable_train_predictions(self, consumer: str) -> None:
+        """Stop recording for ``consumer`` and drop its queue."""
+        self._train_prediction_queues.pop(str(consumer), None)
+
+    def pop_train_predictions(self, consumer: str) -> List[dict]:
+        """The records of the training loss calls since ``consumer``'s last
+        call (oldest first), and clear its queue.
+
+        Each record is ``dict(logits=Tensor (B, K), sample_idx=Tensor (B,)
+        or None)``; ``logits`` is detached (shared between consumers: do not
+        modify it in place), ``sample_idx`` holds the data samples'
+        ``metainfo['sample_idx']`` (None when a sample lacks it).
+
+        Raises:
+            KeyError: when ``consumer`` was never enabled.
+        """
+        try:
+            records = self._train_prediction_queues[str(consumer)]
+        except KeyError:
+            raise KeyError(
+                f'{type(self).__name__}.pop_train_predictions: consumer '
+                f'{consumer!r} is not enabled; call '
+                'enable_train_predictions(consumer) first.') from None
+        self._train_prediction_queues[str(consumer)] = []
+        return records
+
+    def _record_train_predictions(self, cls_score: torch.Tensor,
+                                  data_samples: List[DataSample]) -> None:
+        queues = getattr(self, '_train_prediction_queues', None)
+        if not queues or not self.training:
+            return
+        sample_idx: Optional[torch.Tensor] = None
+        try:
+            sample_idx = torch.as_tensor(
+                [int(s.metainfo['sample_idx']) for s in data_samples],
+                dtype=torch.int64)
+        except (KeyError, TypeError, ValueError):
+            sample_idx = None
+        record = dict(logits=cls_score.detach(), sample_idx=sample_idx)
+        for queue in queues.values():
+            queue.append(record)
 
     def pre_logits(self, feats: Tuple[torch.Tensor]) -> torch.Tensor:
         return self.dropout(feats[-1])
@@ -81,6 +147,7 @@ class TriStateLinearClsHead(MultiLabelLinearClsHead):
             raise KeyError(
                 f'{type(self).__name__} needs `gt_score` in the data samples:'
                 ' end the pipeline with `PackMultiLabelInputs`.')
+        self._record_train_predictions(cls_score, data_samples)
         target, weight = self.get_targets_and_weights(data_samples)
         target, weight = target.to(cls_score.device), weight.to(
             cls_score.device)
