@@ -35,10 +35,18 @@ METHODS = {
     'rbce_focal': 'configs/db_loss/resnet18_digits_lt_rbce_focal.py',
     'db': 'configs/db_loss/resnet18_digits_lt_db.py',
     'db_focal': 'configs/db_loss/resnet18_digits_lt_db_focal.py',
+    # PLM and the comparison rows of its Table 1.
+    'focal': 'configs/plm/resnet18_digits_lt_focal.py',
+    'cb': 'configs/plm/resnet18_digits_lt_cb.py',
+    'undersample': 'configs/plm/resnet18_digits_lt_undersample.py',
+    'plm_bce': 'configs/plm/resnet18_digits_lt_plm_bce.py',
+    'plm_focal': 'configs/plm/resnet18_digits_lt_plm_focal.py',
+    'plm_db': 'configs/plm/resnet18_digits_lt_plm_db.py',
 }
 DEFAULT_METHODS = ['bce']
 COLUMNS = [('mAP', 'mAP'), ('many', 'mAP_many'), ('medium', 'mAP_medium'),
-           ('few', 'mAP_few'), ('F1', 'f1'), ('F1 least-3', 'f1_least')]
+           ('few', 'mAP_few'), ('F1', 'f1'), ('R least-3', 'recall_least'),
+           ('F1 least-3', 'f1_least'), ('exact match', 'exact_match')]
 
 
 def parse_args(argv=None):
