@@ -68,23 +68,28 @@ def parse_args(argv=None):
 
 
 def final_metrics(work_dir):
-    """The last evaluation logged by a run, keys without their prefix."""
+    """The last evaluation logged by a run, keys without their prefix, and
+    ``sec_per_iter``: the median training iteration time of the run."""
     logs = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
                                      'scalars.json')))
     if not logs:
         raise FileNotFoundError(f'no vis_data/scalars.json under {work_dir}')
-    evaluations = []
+    evaluations, iteration_times = [], []
     with open(logs[-1]) as f:
         for line in f:
             record = json.loads(line)
             if 'multi-label/mAP' in record:
                 evaluations.append(record)
+            elif 'loss' in record and 'time' in record:
+                iteration_times.append(record['time'])
     if not evaluations:
         raise RuntimeError(f'{logs[-1]} holds no evaluation')
-    return {
+    metrics = {
         key.split('/', 1)[-1]: value
         for key, value in evaluations[-1].items()
     }
+    metrics['sec_per_iter'] = float(np.median(iteration_times))
+    return metrics
 
 
 def train(method, seed, args, threads=None):
@@ -125,17 +130,26 @@ def format_cell(values):
 
 
 def format_table(results, seeds):
-    header = ['method'] + [name for name, _ in COLUMNS] + ['min/run']
+    header = ['method'] + [name for name, _ in COLUMNS] + [
+        'min/run', 's/iter', f'step time / {next(iter(results))}'
+    ]
+    base_step = np.mean([run['sec_per_iter']
+                         for run in next(iter(results.values()))])
     rows = [header, ['---'] * len(header)]
     for method, runs in results.items():
         row = [method]
         for _, key in COLUMNS:
             row.append(format_cell([run.get(key, np.nan) for run in runs]))
         row.append(f'{np.mean([run["minutes"] for run in runs]):.1f}')
+        step = np.mean([run['sec_per_iter'] for run in runs])
+        row += [f'{step:.3f}', f'{step / base_step:.2f}']
         rows.append(row)
     lines = ['| ' + ' | '.join(row) + ' |' for row in rows]
     title = (f'Long-tailed multi-label digits, test set, {len(seeds)} '
-             f'seed(s) {seeds}; metrics in %')
+             f'seed(s) {seeds}; metrics in %; s/iter is the median '
+             'training iteration time logged by the runs (same machine, '
+             'same --jobs), its ratio to the first method in the last '
+             'column')
     return '\n'.join([title] + lines)
 
 
