@@ -1,1 +1,1 @@
-from . import heads, losses, necks  # noqa: F401
+from . import heads, losses, necks, utils  # noqa: F401

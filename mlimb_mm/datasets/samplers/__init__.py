@@ -1,8 +1,14 @@
 from .class_aware_sampler import ClassAwareSampler
 from .class_members import ClassMembers, dataset_positive_labels
+from .minority_sampler import (MinoritySampler, class_confidences,
+                               confidence_sums, minority_probabilities,
+                               minority_sampling_probabilities,
+                               minority_scores)
 from .undersampler import ClassUndersampler
 
 __all__ = [
     'ClassAwareSampler', 'ClassMembers', 'dataset_positive_labels',
-    'ClassUndersampler'
+    'ClassUndersampler', 'MinoritySampler', 'class_confidences',
+    'confidence_sums', 'minority_probabilities',
+    'minority_sampling_probabilities', 'minority_scores'
 ]
