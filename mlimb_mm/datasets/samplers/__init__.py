@@ -1,3 +1,4 @@
+from .balance_mix_sampler import BalanceMixSampler
 from .class_aware_sampler import ClassAwareSampler
 from .class_members import ClassMembers, dataset_positive_labels
 from .minority_sampler import (MinoritySampler, class_confidences,
@@ -7,6 +8,7 @@ from .minority_sampler import (MinoritySampler, class_confidences,
 from .undersampler import ClassUndersampler
 
 __all__ = [
+    'BalanceMixSampler',
     'ClassAwareSampler', 'ClassMembers', 'dataset_positive_labels',
     'ClassUndersampler', 'MinoritySampler', 'class_confidences',
     'confidence_sums', 'minority_probabilities',

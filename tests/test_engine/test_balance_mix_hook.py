@@ -1,0 +1,313 @@
+"""BalanceMix: the mixing preprocessor, the label-wise management and the
+hook's checks."""
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from mmpretrain.registry import HOOKS, MODELS
+from mmpretrain.structures import DataSample
+
+import mlimb_mm  # noqa: F401
+from mlimb_mm.datasets.samplers import BalanceMixSampler
+from mlimb_mm.engine.hooks import BalanceMixHook, LabelStoreHook
+from mlimb_mm.engine.hooks.balance_mix_hook import (AMBIGUOUS, CLEAN,
+                                                    RELABELLED, UNKNOWN,
+                                                    categorize_labels,
+                                                    summarize_categories,
+                                                    tensor_view_augment)
+
+
+class FakeDataset:
+
+    def __init__(self, labels, clean=None):
+        self.labels = np.ascontiguousarray(labels, dtype=np.int8)
+        self.clean = clean
+
+    def __len__(self):
+        return len(self.labels)
+
+    def get_tristate_labels(self):
+        return self.labels
+
+    def get_clean_tristate_labels(self):
+        return self.clean
+
+
+def fake_runner(sampler, batch_size, hooks, labels):
+    loader = SimpleNamespace(sampler=sampler, batch_size=batch_size,
+                             dataset=FakeDataset(labels))
+    pre = MODELS.build(dict(type='BalanceMixDataPreprocessor',
+                            num_classes=labels.shape[1]))
+    model = SimpleNamespace(data_preprocessor=pre, head=None)
+    return SimpleNamespace(train_dataloader=loader, hooks=hooks,
+                           model=model, train_loop=None, seed=0)
+
+
+# ----------------------------------------------------------------------
+# mixing, Eq. (5)
+# ----------------------------------------------------------------------
+def make_batch(num, num_classes=4):
+    inputs, samples = [], []
+    for i in range(num):
+        inputs.append(torch.full((3, 4, 4), float(i * 10), dtype=torch.uint8))
+        score = torch.zeros(num_classes)
+        score[i % num_classes] = 1
+        s = DataSample(metainfo=dict(sample_idx=100 + i)).set_gt_score(score)
+        s.set_field(torch.full((num_classes, ), 0.1 * (i + 1)),
+                    'label_weight')
+        s.set_field(torch.tensor([1, 0, -1, 0][:num_classes]), 'gt_tristate')
+        samples.append(s)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+@pytest.mark.parametrize('seed', range(6))
+def test_preprocessor_mixes_halves_with_lam_at_least_half(seed):
+    pre = MODELS.build(dict(type='BalanceMixDataPreprocessor', alpha=4.0,
+                            seed=seed, num_classes=4))
+    out = pre(make_batch(4), training=True)
+    x, samples = out['inputs'], out['data_samples']
+    assert x.shape[0] == 2 and len(samples) == 2
+    lam = float(pre.last_lam)
+    assert 0.5 <= lam <= 1
+    for i, s in enumerate(samples):
+        r, m = i, i + 2
+        # inputs: lam x_R + (1 - lam) x_M
+        expected = lam * 10 * r + (1 - lam) * 10 * m
+        torch.testing.assert_close(x[i], torch.full_like(x[i], expected))
+        # scores: lam y_R + (1 - lam) y_M
+        exp_score = torch.zeros(4)
+        exp_score[r % 4] += lam
+        exp_score[m % 4] += 1 - lam
+        torch.testing.assert_close(s.gt_score, exp_score)
+        # the random image's fields are kept
+        assert s.metainfo['sample_idx'] == 100 + r
+        torch.testing.assert_close(s.label_weight,
+                                   torch.full((4, ), 0.1 * (r + 1)))
+
+
+def test_preprocessor_eval_is_plain_and_odd_batch_refused():
+    pre = MODELS.build(dict(type='BalanceMixDataPreprocessor',
+                            num_classes=4))
+    out = pre(make_batch(3), training=False)
+    assert out['inputs'].shape[0] == 3
+    with pytest.raises(ValueError, match='2B'):
+        pre(make_batch(3), training=True)
+    with pytest.raises(ValueError, match='batch_augments'):
+        MODELS.build(dict(type='BalanceMixDataPreprocessor', num_classes=4,
+                          batch_augments=dict(augments=[])))
+
+
+# ----------------------------------------------------------------------
+# label-wise management, Eq. (8)-(10)
+# ----------------------------------------------------------------------
+def constructed():
+    #            clean  relabel->1  relabel->0  ambiguous  unknown
+    observed = torch.tensor([[1, 0, 1, 0, -1],
+                             [0, 1, 0, 1, -1]], dtype=torch.int8)
+    clean_prob = torch.tensor([[0.9, 0.2, 0.3, 0.4, 0.0],
+                               [0.51, 0.1, 0.45, 0.25, 0.0]])
+    mean_pred = torch.tensor([[0.1, 0.98, 0.01, 0.5, 0.9],
+                              [0.99, 0.975, 0.0249, 0.03, 0.1]])
+    return observed, clean_prob, mean_pred
+
+
+def test_categorize_follows_the_equations():
+    observed, clean_prob, mean_pred = constructed()
+    out = categorize_labels(clean_prob, mean_pred, observed, tau=0.975)
+    cat = out['category']
+    expected_cat = torch.tensor([[CLEAN, RELABELLED, RELABELLED, AMBIGUOUS,
+                                  UNKNOWN],
+                                 [CLEAN, RELABELLED, RELABELLED, AMBIGUOUS,
+                                  UNKNOWN]], dtype=torch.int8)
+    assert torch.equal(cat, expected_cat)
+    # clean: observed target (even against a confident prediction)
+    assert out['targets'][0, 0] == 1 and out['targets'][1, 0] == 0
+    # re-labelled: >= tau -> 1, < 1 - tau -> 0, weight 1
+    assert out['targets'][0, 1] == 1 and out['targets'][1, 1] == 1
+    assert out['targets'][0, 2] == 0 and out['targets'][1, 2] == 0
+    # ambiguous: observed target, weight = clean posterior (Eq. 10)
+    assert out['targets'][0, 3] == 0 and out['targets'][1, 3] == 1
+    torch.testing.assert_close(out['weights'][:, 3],
+                               torch.tensor([0.4, 0.25]))
+    torch.testing.assert_close(out['weights'][:, :3], torch.ones(2, 3))
+    # unknown: not managed
+    assert out['targets'][0, 4] == 0 and out['weights'][0, 4] == 1
+
+
+def test_categorize_single_positive_threshold():
+    observed, clean_prob, mean_pred = constructed()
+    out = categorize_labels(clean_prob, mean_pred, observed, tau=0.55)
+    # 0.5 is neither >= 0.55 nor < 0.45: still ambiguous
+    assert out['category'][0, 3] == AMBIGUOUS
+    # 0.03 < 0.45: re-labelled to 0 with tau 0.55, ambiguous with 0.975
+    assert out['category'][1, 3] == RELABELLED
+    assert out['targets'][1, 3] == 0
+
+
+def test_table5_switches():
+    observed, clean_prob, mean_pred = constructed()
+    off = categorize_labels(clean_prob, mean_pred, observed,
+                            use_clean=False, use_relabel=False,
+                            use_ambiguous=False)
+    assert torch.equal(off['targets'], (observed == 1).float())
+    assert torch.equal(off['weights'], torch.ones(2, 5))
+    clean_only = categorize_labels(clean_prob, mean_pred, observed,
+                                   use_relabel=False, use_ambiguous=False)
+    assert torch.equal(clean_only['weights'][:, 0], torch.ones(2))
+    assert torch.equal(clean_only['weights'][:, 1:4], torch.zeros(2, 3))
+    assert torch.equal(clean_only['targets'][:, :4],
+                       (observed[:, :4] == 1).float())
+    relabel = categorize_labels(clean_prob, mean_pred, observed,
+                                use_ambiguous=False)
+    assert torch.equal(relabel['weights'][:, :3], torch.ones(2, 3))
+    assert torch.equal(relabel['weights'][:, 3], torch.zeros(2))
+    with pytest.raises(ValueError, match='use_clean=False'):
+        BalanceMixHook(use_clean=False)
+
+
+def test_summary_counts_and_clean_precision_by_hand():
+    observed, clean_prob, mean_pred = constructed()
+    out = categorize_labels(clean_prob, mean_pred, observed)
+    truth = observed.numpy().copy()
+    truth[0, 0] = 0  # the clean-marked positive of row 0 is a wrong label
+    s = summarize_categories(out['category'], observed, out['targets'],
+                             out['weights'], truth)
+    assert s['clean_pos'] == 1 and s['clean_neg'] == 1
+    assert s['relabelled_to_1'] == 2 and s['relabelled_to_0'] == 2
+    assert s['relabelled_flipped'] == 2  # (0,1): 0->1, (0,2): 1->0
+    assert s['ambiguous'] == 2 and s['observed'] == 8
+    assert s['clean_precision'] == 0.5
+    assert s['observed_precision'] == 7 / 8
+
+
+def test_noise_detection_marks_cleaner_labels():
+    """Corrupted labels have larger losses: the labels marked clean are
+    much cleaner than the observed set, measured against the clean
+    labels."""
+    rng = np.random.default_rng(0)
+    num, num_classes = 3000, 4
+    clean = (rng.random((num, num_classes)) < 0.3).astype(np.int8)
+    flip = rng.random((num, num_classes)) < 0.3
+    observed = np.where(flip, 1 - clean, clean).astype(np.int8)
+    losses = np.where(flip, rng.normal(2.0, 0.4, flip.shape),
+                      rng.normal(0.3, 0.15, flip.shape)).clip(0.01)
+    hook = BalanceMixHook(warmup_epochs=0)
+    managed = hook.manage(torch.tensor(losses), torch.full(
+        (num, num_classes), 0.5), torch.tensor(observed))
+    s = summarize_categories(managed['category'], torch.tensor(observed),
+                             managed['targets'], managed['weights'], clean)
+    assert s['observed_precision'] == pytest.approx(0.7, abs=0.02)
+    assert s['clean_precision'] > 0.97
+    assert s['clean_recall'] > 0.9
+    # the corrupted labels are mostly not marked clean
+    marked = (managed['category'] == CLEAN).numpy()
+    assert marked[flip].mean() < 0.05
+    # their ambiguous weight (clean posterior) is small
+    amb = (managed['category'] == AMBIGUOUS).numpy()
+    assert managed['weights'].numpy()[amb & flip].mean() < 0.1
+
+
+def test_view_augment():
+    x = torch.randn(3, 2, 8, 8)
+    same = tensor_view_augment(x, torch.Generator().manual_seed(0),
+                               max_shift=0., min_scale=1., flip=False)
+    torch.testing.assert_close(same, x, atol=1e-5, rtol=1e-5)
+    g = torch.Generator().manual_seed(0)
+    v1, v2 = tensor_view_augment(x, g), tensor_view_augment(x, g)
+    assert v1.shape == x.shape and not torch.allclose(v1, v2)
+
+
+# ----------------------------------------------------------------------
+# the hook's checks
+# ----------------------------------------------------------------------
+def labels8():
+    return np.array([[1, 0], [0, 1]] * 4, np.int8)
+
+
+def test_registered():
+    assert HOOKS.get('BalanceMixHook') is BalanceMixHook
+    assert MODELS.get('BalanceMixDataPreprocessor') is not None
+
+
+def test_missing_sampler_error():
+    labels = labels8()
+    hook = BalanceMixHook()
+    runner = fake_runner(object(), 8, [LabelStoreHook(), hook], labels)
+    with pytest.raises(TypeError, match='BalanceMixSampler'):
+        hook.before_train(runner)
+
+
+def test_batch_size_must_be_twice_the_half():
+    labels = labels8()
+    sampler = BalanceMixSampler(FakeDataset(labels), 2, seed=0)
+    hook = BalanceMixHook()
+    runner = fake_runner(sampler, 2, [LabelStoreHook(), hook], labels)
+    with pytest.raises(ValueError,
+                       match='batch_size=2 and batch_size_per_half=2'):
+        hook.before_train(runner)
+
+
+def test_missing_label_store_error():
+    labels = labels8()
+    sampler = BalanceMixSampler(FakeDataset(labels), 2, seed=0)
+    hook = BalanceMixHook()
+    runner = fake_runner(sampler, 4, [hook], labels)
+    with pytest.raises(RuntimeError, match='LabelStoreHook'):
+        hook.before_train(runner)
+    # without label management the store is not needed
+    plain = BalanceMixHook(use_clean=False, use_relabel=False,
+                           use_ambiguous=False)
+    runner = fake_runner(
+        BalanceMixSampler(FakeDataset(labels), 2, use_minority=False,
+                          seed=0), 4, [plain], labels)
+    plain.before_train(runner)
+
+
+def test_store_must_inject_refined_labels():
+    labels = labels8()
+    sampler = BalanceMixSampler(FakeDataset(labels), 2, seed=0)
+    hook = BalanceMixHook()
+    runner = fake_runner(sampler, 4, [LabelStoreHook(), hook], labels)
+    with pytest.raises(ValueError, match='inject'):
+        hook.before_train(runner)
+
+
+def test_warmup_updates_minority_sampler_from_training_predictions():
+    labels = labels8()
+    sampler = BalanceMixSampler(FakeDataset(labels), 2, seed=0)
+
+    class Head:
+        queue = []
+
+        def enable_train_predictions(self, c):
+            pass
+
+        def disable_train_predictions(self, c):
+            pass
+
+        def pop_train_predictions(self, c):
+            out, Head.queue = Head.queue, []
+            return out
+
+    hook = BalanceMixHook(warmup_epochs=5)
+    store_hook = LabelStoreHook(
+        fields=['targets', 'weights'],
+        inject=dict(targets='gt_score', weights='label_weight'))
+    runner = fake_runner(sampler, 4, [store_hook, hook], labels)
+    runner.model.head = Head()
+    runner.epoch = 0
+    hook.before_train(runner)
+    hook.before_train_epoch(runner)
+    # class 0 predicted confidently, class 1 badly
+    logits = torch.tensor([[4., -4.], [-4., -4.]])
+    Head.queue = [dict(logits=logits, sample_idx=torch.tensor([0, 1]))]
+    hook.after_train_iter(runner, 0)
+    hook.after_train_epoch(runner)
+    m = sampler.minority
+    assert m.presence[0] > 0.95 and m.presence[1] < 0.05
+    probs = m.sampling_probabilities()
+    # images positive for class 1 are over-sampled
+    assert probs[1] > probs[0]
+    state = hook.state_dict()
+    assert state['sampler']['minority']['presence'] is not None
