@@ -42,6 +42,16 @@ METHODS = {
     'plm_bce': 'configs/plm/resnet18_digits_lt_plm_bce.py',
     'plm_focal': 'configs/plm/resnet18_digits_lt_plm_focal.py',
     'plm_db': 'configs/plm/resnet18_digits_lt_plm_db.py',
+    # BalanceMix on the noisy long-tailed digits (40% mislabelling) and the
+    # ablation rows of its Table 5.
+    'noisy_bce': 'configs/balancemix/resnet18_digits_lt_noisy_bce.py',
+    'noisy_mixup': 'configs/balancemix/resnet18_digits_lt_noisy_mixup.py',
+    'noisy_minority':
+    'configs/balancemix/resnet18_digits_lt_noisy_minority.py',
+    'noisy_clean': 'configs/balancemix/resnet18_digits_lt_noisy_clean.py',
+    'noisy_relabel': 'configs/balancemix/resnet18_digits_lt_noisy_relabel.py',
+    'noisy_balancemix':
+    'configs/balancemix/resnet18_digits_lt_noisy_balancemix.py',
 }
 DEFAULT_METHODS = ['bce']
 COLUMNS = [('mAP', 'mAP'), ('many', 'mAP_many'), ('medium', 'mAP_medium'),
