@@ -198,6 +198,13 @@ def test_cb_weight_by_hand():
     assert avg_e[0, 0].item() == pytest.approx(2 / (e0 + e3), rel=1e-12)
     assert make('CB').loss_weight == 10.0
     assert make('CB', loss_weight=1.0).loss_weight == 1.0
+    # Cui et al.'s normalisation: the class weights sum to K.
+    normalized = make('CB', cb_param=dict(
+        beta=0.99, mode='by_class', normalize=True)).compute_reweight(labels)
+    raw = [(1 - 0.99) / (1 - 0.99**n) for n in COUNTS]
+    assert normalized[0].tolist() == pytest.approx(
+        [c * len(COUNTS) / sum(raw) for c in raw], rel=1e-12)
+    assert normalized[0].sum().item() == pytest.approx(len(COUNTS))
 
 
 def test_preset_table_and_overrides():

@@ -22,7 +22,7 @@ from .multi_label_bce_loss import reduce_elementwise_loss
 DEFAULT_MAP_PARAM = dict(alpha=0.1, beta=10.0, mu=0.2)
 DEFAULT_LOGIT_REG = dict(init_bias=0.05, neg_scale=2.0)
 DEFAULT_FOCAL = dict(gamma=2.0, balance_param=2.0)
-DEFAULT_CB_PARAM = dict(beta=0.9, mode='average_w')
+DEFAULT_CB_PARAM = dict(beta=0.9, mode='average_w', normalize=False)
 
 #: Table 1 (and Table 2) rows -> switches. Keys missing from a preset take
 #: the constructor defaults; explicitly given arguments override the preset.
@@ -181,6 +181,8 @@ class DistributionBalancedLoss(nn.Module):
       effective number ``E = (1 - beta**n)/(1 - beta)`` of the positives, the
       appendix's wording). The CB presets set ``loss_weight=10``, as the
       appendix (mean instead of the original sum reduction).
+      ``normalize=True`` scales the class weights to sum to K, as Cui et
+      al.'s class-balanced loss does (then use ``loss_weight=1``).
     - ``weight_norm``: None, ``'by_instance'`` (divide each image's weights
       by their maximum) or ``'by_batch'`` (by the batch maximum), applied to
       the re-weighting only, as in the released code.
@@ -263,8 +265,9 @@ class DistributionBalancedLoss(nn.Module):
         logit_reg_form (str): ``'released'`` (default) or ``'paper'``.
         focal (dict, optional): ``gamma`` and ``balance_param``; missing
             keys take ``gamma=2.0, balance_param=2.0``; None disables it.
-        cb_param (dict): ``beta`` (in [0, 1)) and ``mode`` of the CB
-            weights; missing keys take ``beta=0.9, mode='average_w'``.
+        cb_param (dict): ``beta`` (in [0, 1)), ``mode`` and ``normalize``
+            (class weights summed to K) of the CB weights; missing keys
+            take ``beta=0.9, mode='average_w', normalize=False``.
         weight_norm (str, optional): None, ``'by_instance'`` or
             ``'by_batch'``. Defaults to the preset's (None).
         empty_weight (float): Weight of every label of an image with no
@@ -505,6 +508,9 @@ class DistributionBalancedLoss(nn.Module):
         else:  # class_balanced
             beta, mode = self.cb_param['beta'], self.cb_param['mode']
             class_w = (1 - beta) / (1 - beta**n)  # 1 / E_n
+            if self.cb_param['normalize']:
+                # Cui et al.: the class weights sum to the number of classes
+                class_w = class_w * num_classes / class_w.sum()
             safe = torch.where(has_pos, pos_sum, torch.ones_like(pos_sum))
             if mode == 'by_class':
                 w = class_w.unsqueeze(0).expand(bsz, num_classes)
