@@ -7,6 +7,7 @@ from mmpretrain.registry import DATA_SAMPLERS
 from torch.utils.data import Sampler
 
 from .class_members import ClassMembers, dataset_positive_labels
+from .sharding import rank_shard, shard_sizes
 
 
 @DATA_SAMPLERS.register_module()
@@ -67,13 +68,8 @@ class ClassAwareSampler(Sampler):
                 'positive label at all.')
         max_size = int(self.members.counts.max())
         self.epoch_draws = math.ceil(max_size * len(self.classes) / reduce)
-        if round_up:
-            self.num_samples = math.ceil(self.epoch_draws / self.world_size)
-            self.total_size = self.num_samples * self.world_size
-        else:
-            self.num_samples = math.ceil(
-                (self.epoch_draws - self.rank) / self.world_size)
-            self.total_size = self.epoch_draws
+        self.num_samples, self.total_size = shard_sizes(
+            self.epoch_draws, self.rank, self.world_size, round_up)
 
     def epoch_indices(self, epoch: int) -> np.ndarray:
         """The full epoch (all ranks) of dataset indices."""
@@ -95,11 +91,10 @@ class ClassAwareSampler(Sampler):
         return indices
 
     def __iter__(self) -> Iterator[int]:
-        indices = self.epoch_indices(self.epoch)
-        if self.round_up and self.total_size > len(indices):
-            indices = np.resize(indices, self.total_size)
-        return iter(indices[self.rank:self.total_size:self.world_size]
-                    .tolist())
+        return iter(
+            rank_shard(
+                self.epoch_indices(self.epoch), self.rank, self.world_size,
+                self.round_up))
 
     def __len__(self) -> int:
         return self.num_samples

@@ -11,6 +11,7 @@ from mmpretrain.registry import DATA_SAMPLERS
 from torch.utils.data import Sampler
 
 from ..label_utils import NEGATIVE, POSITIVE
+from .sharding import rank_shard, shard_sizes
 
 __all__ = [
     'MinoritySampler', 'confidence_sums', 'class_confidences',
@@ -232,13 +233,8 @@ class MinoritySampler(Sampler):
         self.round_up = round_up
         self.score_floor = float(score_floor)
         self.epoch = 0
-        if round_up:
-            self.num_samples = math.ceil(self.epoch_draws / self.world_size)
-            self.total_size = self.num_samples * self.world_size
-        else:
-            self.num_samples = math.ceil(
-                (self.epoch_draws - self.rank) / self.world_size)
-            self.total_size = self.epoch_draws
+        self.num_samples, self.total_size = shard_sizes(
+            self.epoch_draws, self.rank, self.world_size, round_up)
         self._known = (self.labels >= 0).any(1)
         self.presence: Optional[torch.Tensor] = None  # P(k), Eq. (2)
         self.absence: Optional[torch.Tensor] = None  # A(k), Eq. (2)
@@ -275,11 +271,10 @@ class MinoritySampler(Sampler):
         return np.minimum(indices, self._last_drawable)
 
     def __iter__(self) -> Iterator[int]:
-        indices = self.epoch_indices(self.epoch)
-        if self.round_up and self.total_size > len(indices):
-            indices = np.resize(indices, self.total_size)
-        return iter(indices[self.rank:self.total_size:self.world_size]
-                    .tolist())
+        return iter(
+            rank_shard(
+                self.epoch_indices(self.epoch), self.rank, self.world_size,
+                self.round_up))
 
     def __len__(self) -> int:
         return self.num_samples

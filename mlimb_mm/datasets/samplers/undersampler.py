@@ -1,4 +1,3 @@
-import math
 from typing import Iterator, Optional
 
 import numpy as np
@@ -7,6 +6,7 @@ from mmpretrain.registry import DATA_SAMPLERS
 from torch.utils.data import Sampler
 
 from .class_members import ClassMembers, dataset_positive_labels
+from .sharding import rank_shard, shard_sizes
 
 
 @DATA_SAMPLERS.register_module()
@@ -94,21 +94,16 @@ class ClassUndersampler(Sampler):
         self._cache = (epoch, indices)
         return indices
 
-    def _sizes(self, num: int):
-        if self.round_up:
-            per_rank = math.ceil(num / self.world_size)
-            return per_rank, per_rank * self.world_size
-        return math.ceil((num - self.rank) / self.world_size), num
-
     def __iter__(self) -> Iterator[int]:
-        indices = self.epoch_indices(self.epoch)
-        _, total = self._sizes(len(indices))
-        if total > len(indices):
-            indices = np.resize(indices, total)
-        return iter(indices[self.rank:total:self.world_size].tolist())
+        return iter(
+            rank_shard(
+                self.epoch_indices(self.epoch), self.rank, self.world_size,
+                self.round_up))
 
     def __len__(self) -> int:
-        return self._sizes(len(self.epoch_indices(self.epoch)))[0]
+        return shard_sizes(
+            len(self.epoch_indices(self.epoch)), self.rank, self.world_size,
+            self.round_up)[0]
 
     def set_epoch(self, epoch: int) -> None:
         """Makes every epoch different and reproducible."""
