@@ -39,6 +39,7 @@ from ...models.utils.balance_mix_preprocessor import \
     BalanceMixDataPreprocessor  # noqa: F401  (registers it in MODELS)
 from ...models.utils.gmm import fit_label_gmms
 from .label_store_hook import LabelStoreHook, _find_hook
+from .seed_utils import shared_seed
 
 DATA_BATCH = Optional[Union[dict, tuple, list]]
 
@@ -405,17 +406,6 @@ class BalanceMixHook(Hook):
             'predictions (enable_train_predictions / pop_train_predictions, '
             f'e.g. TriStateLinearClsHead); {type(model).__name__} has none.')
 
-    def _shared_seed(self, runner) -> int:
-        seed = self.seed
-        if seed is None:
-            seed = getattr(runner, 'seed', None)
-        seed = 0 if seed is None else int(seed)
-        if dist.get_world_size() > 1:
-            buf = torch.tensor([seed], dtype=torch.int64)
-            dist.broadcast(buf, 0)
-            seed = int(buf.item())
-        return seed
-
     def before_train(self, runner) -> None:
         """Check the pieces, restore a resumed state, start recording."""
         from mmengine.runner import IterBasedTrainLoop
@@ -427,7 +417,7 @@ class BalanceMixHook(Hook):
         if self.manages_labels:
             self._check_store(runner)
         self._check_preprocessor(runner)
-        self._seed = self._shared_seed(runner)
+        self._seed = shared_seed(self.seed, runner)
         if self._resumed_state is not None:
             self._apply_state(self._resumed_state)
             self._resumed_state = None

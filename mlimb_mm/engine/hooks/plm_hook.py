@@ -21,6 +21,7 @@ from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS
 
 from .label_store_hook import get_label_store
+from .seed_utils import shared_seed
 
 DATA_BATCH = Optional[Union[dict, tuple, list]]
 
@@ -458,18 +459,6 @@ class PLMHook(Hook):
                 'predictions and none is `model.head`; cannot choose.')
         return head if any(head is c for c in candidates) else candidates[0]
 
-    def _shared_seed(self, runner) -> int:
-        seed = self.seed
-        if seed is None:
-            seed = getattr(runner, 'seed', None)
-        seed = 0 if seed is None else int(seed)
-        if dist.get_world_size() > 1:
-            # the runner's seed differs per rank with diff_rank_seed=True
-            buf = torch.tensor([seed], dtype=torch.int64)
-            dist.broadcast(buf, 0)
-            seed = int(buf.item())
-        return seed
-
     def _initial_ratio(self, ratio: torch.Tensor,
                        maskable: torch.Tensor) -> torch.Tensor:
         init = self.init_ratio
@@ -519,7 +508,7 @@ class PLMHook(Hook):
         self.ratio = self._initial_ratio(ratio, self.maskable)
         self.history = [self.ratio.clone()]
         self.kl_history = []
-        self._seed = self._shared_seed(runner)
+        self._seed = shared_seed(self.seed, runner)
         dataset = getattr(getattr(runner, 'train_dataloader', None), 'dataset',
                           None)
         metainfo = getattr(dataset, 'metainfo', None)
