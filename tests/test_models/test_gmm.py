@@ -322,3 +322,78 @@ def test_label_gmms_group_positives_and_negatives_per_class():
             np.testing.assert_allclose(clean[:, k].numpy()[sel],
                                        alone.posterior.numpy(), atol=1e-12)
             assert int(fit.counts[group]) == sel.sum()
+
+
+# ----------------------------------------------------------------------
+# the binned fit (num_bins): the fast path at COCO scale
+# ----------------------------------------------------------------------
+def test_binned_fit_matches_sklearn_on_realistic_losses():
+    """On min-max normalised loss sets the histogram fit gives
+    scikit-learn's posteriors (same initial partition) to 1e-3 and the
+    same clean decisions but for a handful of labels at the threshold."""
+    rng = np.random.default_rng(5)
+    sets = [loss_like(rng, num, noise)[0]
+            for num, noise in [(3000, 0.2), (20000, 0.05), (8000, 0.4)]]
+    values = np.concatenate(sets)
+    groups = np.concatenate([np.full(len(s), i) for i, s in enumerate(sets)])
+    fit = fit_gmm_1d(torch.as_tensor(values), torch.as_tensor(groups),
+                     normalize=True, num_bins=4096)
+    post = fit.posterior.numpy()
+    for i, s in enumerate(sets):
+        x = (s - s.min()) / (s.max() - s.min())
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            gmm = sklearn_mixture.GaussianMixture(
+                **SETTINGS, **init_from_partition(
+                    x, brute_force_two_means_fast(x))).fit(x[:, None])
+        expected = gmm.predict_proba(x[:, None])[:, gmm.means_.argmin()]
+        got = post[groups == i]
+        assert np.abs(got - expected).max() < 1e-3
+        assert ((got > 0.5) != (expected > 0.5)).sum() <= 2
+
+
+def brute_force_two_means_fast(x):
+    """The optimal 1-D 2-means split from sorted prefix sums (the
+    brute-force definition above, O(n log n))."""
+    s = np.sort(x)
+    n = len(s)
+    c = np.cumsum(s - s.mean())
+    j = np.arange(1, n)
+    score = c[:-1]**2 * n / (j * (n - j))
+    score[s[:-1] == s[1:]] = -np.inf
+    return x > s[int(np.argmax(score))]
+
+
+def test_binned_fit_equals_exact_fit_when_bins_separate_the_values():
+    """With fewer distinct values than bins every bin holds one value: the
+    histogram EM is the exact EM."""
+    rng = np.random.default_rng(6)
+    values = np.concatenate([
+        rng.integers(0, 40, 3000) / 40.0,
+        rng.integers(10, 30, 500) / 7.0,
+    ])
+    groups = np.repeat([0, 1], [3000, 500])
+    args = (torch.as_tensor(values), torch.as_tensor(groups))
+    exact = fit_gmm_1d(*args, normalize=True)
+    binned = fit_gmm_1d(*args, normalize=True, num_bins=1 << 14)
+    np.testing.assert_allclose(binned.posterior.numpy(),
+                               exact.posterior.numpy(), atol=1e-9)
+    for field in ('means', 'variances', 'weights', 'n_iter'):
+        np.testing.assert_allclose(getattr(binned, field).numpy(),
+                                   getattr(exact, field).numpy(), atol=1e-9)
+
+
+def test_binned_fit_degenerate_sets_are_all_clean():
+    values = torch.tensor([0.3] * 5 + [1.0, 5.0, 9.0] + [2.0] +
+                          [0.0, 0.0, 1.0, 1.0, 0.0, 1.0],
+                          dtype=torch.float64)
+    groups = torch.tensor([0] * 5 + [1] * 3 + [2] + [3] * 6)
+    fit = fit_gmm_1d(values, groups, num_groups=5, normalize=True,
+                     num_bins=64)
+    assert fit.degenerate.tolist() == [True, True, True, False, True]
+    assert torch.isfinite(fit.posterior).all()
+    assert fit.posterior[:9].eq(1).all()
+    np.testing.assert_allclose(fit.posterior[9:].numpy(),
+                               [1, 1, 0, 0, 1, 0], atol=1e-12)
+    with pytest.raises(ValueError, match='num_bins'):
+        fit_gmm_1d(values, groups, num_bins=1)
