@@ -311,3 +311,53 @@ def test_warmup_updates_minority_sampler_from_training_predictions():
     assert probs[1] > probs[0]
     state = hook.state_dict()
     assert state['sampler']['minority']['presence'] is not None
+
+
+# ----------------------------------------------------------------------
+# the views of Eq. (9) made in the refinement pass
+# ----------------------------------------------------------------------
+def test_view_pipeline_loads_once_and_packs_three_images():
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import TRANSFORMS
+
+    from mlimb_mm.engine.hooks.balance_mix_hook import _with_views
+    init_default_scope('mmpretrain')  # as the runner does
+    pipeline = _with_views(
+        [dict(type='PackMultiLabelInputs')],
+        [dict(type='RandAugment', policies='simple_increasing',
+              num_policies=2, magnitude_level=9, hparams=dict(pad_val=0))])
+    assert [t['type'] for t in pipeline] == ['MultiView',
+                                             'PackMultiLabelInputs']
+    transforms = [TRANSFORMS.build(t) for t in pipeline]
+    img = np.zeros((16, 16, 3), np.uint8)
+    img[4:12, 6:10] = 255
+    results = dict(img=img, gt_tristate=np.array([1, 0], np.int8),
+                   sample_idx=0)
+    for t in transforms:
+        results = t(results)
+    plain, *views = results['inputs']
+    assert len(views) == 2
+    assert torch.equal(plain, torch.from_numpy(img).permute(2, 0, 1))
+    with pytest.raises(ValueError, match='pass_pipeline'):
+        BalanceMixHook(view_transforms=[dict(type='RandAugment')])
+
+
+@pytest.mark.parametrize('collate', ['pseudo', 'default'])
+def test_split_views_of_both_collates(collate):
+    from mlimb_mm.engine.hooks.balance_mix_hook import _split_views
+    pre = MODELS.build(dict(type='BalanceMixDataPreprocessor',
+                            num_classes=4))
+    model = SimpleNamespace(data_preprocessor=pre)
+    batch = make_batch(3)
+    views = [[x + 1 for x in batch['inputs']],
+             [x + 2 for x in batch['inputs']]]
+    per_view = [batch['inputs']] + views
+    if collate == 'default':
+        per_view = [torch.stack(v) for v in per_view]
+    data = dict(inputs=per_view, data_samples=batch['data_samples'])
+    plain, (v1, v2) = _split_views(data, model)
+    assert torch.equal(v1 - plain['inputs'], torch.ones_like(v1))
+    assert torch.equal(v2 - plain['inputs'], 2 * torch.ones_like(v2))
+    # a batch of three plain images is not mistaken for three views
+    plain_only, none = _split_views(make_batch(3), model)
+    assert none is None and plain_only['inputs'].shape == (3, 3, 4, 4)

@@ -20,7 +20,9 @@ import logging
 import math
 import os
 import os.path as osp
+import random
 import time
+from functools import partial
 from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
@@ -47,6 +49,8 @@ CKPT_KEY = 'balance_mix'
 HISTORY_JSON = 'balancemix.json'
 _STATE_VERSION = 1
 _VIEW_SALT = 0x42414C4D  # 'BALM'
+_MIX_SALT = 0x4D495845  # 'MIXE'
+DEFAULT_GMM_BINS = 4096
 
 #: label categories of :func:`categorize_labels`
 UNKNOWN, CLEAN, RELABELLED, AMBIGUOUS = -1, 0, 1, 2
@@ -235,10 +239,12 @@ class BalanceMixHook(Hook):
     ``pass_pipeline`` in place of the innermost dataset's pipeline, model in
     eval mode, ``torch.no_grad()``) yielding per label the BCE loss of the
     non-augmented image against the observed label, its probability, and
-    the mean probability over two views, Eq. (9). The two views are
-    :func:`tensor_view_augment` of the loaded batch (random zoom, shift,
-    optional flip) -- a deviation from the paper's two RandAugment views,
-    which would need two more runs of the image pipeline. Results are summed
+    the mean probability over two views, Eq. (9). The two views are made by
+    ``view_transforms`` (the paper: RandAugment) in the same pass, from the
+    image loaded once (``MultiView``); without ``view_transforms`` they are
+    :func:`tensor_view_augment` of the loaded batch. Cost: three forward
+    passes (plain + two views, no backward) per training image per epoch
+    after the warm-up, plus the view transforms in the workers. Results are summed
     over ranks (every rank holds the whole set), the ``2K`` GMMs are fitted
     (:func:`~mlimb_mm.models.utils.fit_label_gmms`, ``gmm_cfg``), the
     labels categorised (:func:`categorize_labels`) and the store fields
@@ -263,15 +269,27 @@ class BalanceMixHook(Hook):
             see :func:`categorize_labels`. Default True.
         pass_pipeline (list, optional): Pipeline of the refinement pass
             (e.g. the test pipeline); the training pipeline when None.
+        view_transforms (list, optional): The transforms of each of the two
+            views of Eq. (9), e.g. ``[dict(type='RandAugment', ...)]`` (the
+            paper). The pass pipeline becomes ``pass_pipeline`` with
+            ``MultiView(num_views=[1, 2], transforms=[[], view_transforms])``
+            before its packing transform: each image is loaded and decoded
+            once and yields the plain image and two views. When None, the
+            views are :func:`tensor_view_augment` of the plain batch (no
+            extra image pipeline work; a documented deviation).
         pass_batch_size (int, optional): Defaults to the training
             dataloader's batch size.
         pass_num_workers (int, optional): Defaults to the training
             dataloader's.
         view_max_shift, view_min_scale, view_flip: :func:`tensor_view_augment`
-            arguments (use ``view_flip=False`` for digits).
+            arguments, used without ``view_transforms`` (``view_flip=False``
+            for digits).
         gmm_cfg (dict, optional): ``fit_label_gmms`` / ``fit_gmm_1d``
             keyword arguments (``max_iter``, ``tol``, ``reg_covar`` ...;
-            the DivideMix defaults of ``METHODS.md``).
+            the DivideMix defaults of ``METHODS.md``). ``num_bins``
+            defaults to 4096 (the histogram fit, ~20x faster than a loop of
+            scikit-learn fits at COCO scale, ``tools/benchmark_gmm.py``);
+            ``num_bins=None`` fits the entries exactly.
         seed (int, optional): Seed of the two views (mixed with the epoch
             and rank); the runner's seed when None.
     """
@@ -286,6 +304,7 @@ class BalanceMixHook(Hook):
                  use_relabel: bool = True,
                  use_ambiguous: bool = True,
                  pass_pipeline: Optional[Sequence[dict]] = None,
+                 view_transforms: Optional[Sequence[dict]] = None,
                  pass_batch_size: Optional[int] = None,
                  pass_num_workers: Optional[int] = None,
                  view_max_shift: float = 0.125,
@@ -312,12 +331,19 @@ class BalanceMixHook(Hook):
         self.use_ambiguous = bool(use_ambiguous)
         self.pass_pipeline = None if pass_pipeline is None else list(
             pass_pipeline)
+        self.view_transforms = None if view_transforms is None else list(
+            view_transforms)
+        if self.view_transforms is not None and self.pass_pipeline is None:
+            raise ValueError(
+                'BalanceMixHook: view_transforms need pass_pipeline (the '
+                'non-augmented pipeline the views are made from).')
         self.pass_batch_size = pass_batch_size
         self.pass_num_workers = pass_num_workers
         self.view_max_shift = float(view_max_shift)
         self.view_min_scale = float(view_min_scale)
         self.view_flip = bool(view_flip)
-        self.gmm_cfg = dict(gmm_cfg or {})
+        self.gmm_cfg = dict(num_bins=DEFAULT_GMM_BINS)
+        self.gmm_cfg.update(gmm_cfg or {})
         self.seed = seed
         self.sampler: Optional[BalanceMixSampler] = None
         self.history: List[dict] = []
@@ -444,6 +470,12 @@ class BalanceMixHook(Hook):
         self._sums = None
         if self._head is not None:
             self._head.pop_train_predictions(self.CONSUMER)  # drop stale
+        # the epoch's mixing draws (lam) come from (seed, epoch, rank): a
+        # resumed run draws what the interrupted one would have drawn
+        pre = self._model(runner).data_preprocessor
+        pre.mixer.reseed(
+            _derived_seed(self._seed, _MIX_SALT, int(runner.epoch),
+                          dist.get_rank()))
 
     def after_train_iter(self,
                          runner,
@@ -536,12 +568,21 @@ class BalanceMixHook(Hook):
             loader_cfg['batch_size'] = int(self.pass_batch_size)
         if self.pass_num_workers is not None:
             loader_cfg['num_workers'] = int(self.pass_num_workers)
-        if int(loader_cfg.get('num_workers', 0)) == 0:
-            loader_cfg['persistent_workers'] = False
+        # fresh workers every pass, seeded from (seed, epoch, rank) by
+        # _seeded(): the views of a resumed run are the interrupted run's
+        loader_cfg['persistent_workers'] = False
         loader_cfg['drop_last'] = False
-        if self.pass_pipeline is not None:
+        pipeline = copy.deepcopy(self.pass_pipeline)
+        if self.view_transforms is not None:
+            if pipeline is None:
+                raise ValueError(
+                    'BalanceMixHook: view_transforms need pass_pipeline '
+                    '(the non-augmented pipeline, e.g. the test pipeline).')
+            pipeline = _with_views(pipeline,
+                                   copy.deepcopy(self.view_transforms))
+        if pipeline is not None:
             dataset_cfg = copy.deepcopy(loader_cfg['dataset'])
-            _set_pipeline(dataset_cfg, copy.deepcopy(self.pass_pipeline))
+            _set_pipeline(dataset_cfg, pipeline)
             loader_cfg['dataset'] = dataset_cfg
         self._pass_loader = Runner.build_dataloader(loader_cfg)
         return self._pass_loader
@@ -558,14 +599,14 @@ class BalanceMixHook(Hook):
         prob_sum = torch.zeros_like(loss_sum)
         view_sum = torch.zeros_like(loss_sum)
         count = torch.zeros(num, dtype=torch.float32)
-        gen = torch.Generator().manual_seed(
-            hash((self._seed or 0, _VIEW_SALT, epoch, dist.get_rank()))
-            & 0x7FFFFFFF)
+        pass_seed = _derived_seed(self._seed, _VIEW_SALT, epoch,
+                                  dist.get_rank())
+        gen = torch.Generator().manual_seed(pass_seed)
         was_training = model.training
         model.eval()
         try:
-            for data in loader:
-                data = model.data_preprocessor(data, False)
+            for data in _seeded(loader, pass_seed):
+                data, view_batches = _split_views(data, model)
                 inputs, samples = data['inputs'], data['data_samples']
                 idx = torch.as_tensor(
                     [int(s.metainfo['sample_idx']) for s in samples],
@@ -585,10 +626,10 @@ class BalanceMixHook(Hook):
                 loss = F.binary_cross_entropy_with_logits(
                     logits, target, reduction='none')
                 views = torch.zeros_like(logits)
-                for _ in range(2):
-                    x = tensor_view_augment(inputs, gen, self.view_max_shift,
-                                            self.view_min_scale,
-                                            self.view_flip)
+                for view in view_batches or [None, None]:
+                    x = view if view is not None else tensor_view_augment(
+                        inputs, gen, self.view_max_shift,
+                        self.view_min_scale, self.view_flip)
                     views += model(x, mode='tensor').float().sigmoid()
                 loss_sum.index_add_(0, idx, loss.cpu())
                 prob_sum.index_add_(0, idx, logits.sigmoid().cpu())
@@ -610,7 +651,7 @@ class BalanceMixHook(Hook):
     def manage(self, losses: torch.Tensor, mean_pred: torch.Tensor,
                observed: torch.Tensor) -> Dict[str, torch.Tensor]:
         """Eq. (6)-(10): the 2K GMMs, then :func:`categorize_labels`."""
-        clean_prob, _ = fit_label_gmms(losses.double(), observed,
+        clean_prob, _ = fit_label_gmms(losses, observed,
                                        **self.gmm_cfg)
         out = categorize_labels(clean_prob.float(), mean_pred, observed,
                                 self.tau, self.use_clean, self.use_relabel,
@@ -707,6 +748,85 @@ class BalanceMixHook(Hook):
 # ----------------------------------------------------------------------
 # helpers
 # ----------------------------------------------------------------------
+def _derived_seed(seed: Optional[int], salt: int, epoch: int,
+                  rank: int) -> int:
+    return hash((int(seed or 0), salt, int(epoch), int(rank))) & 0x7FFFFFFF
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _seed_pass_worker(worker_id: int, seed: int) -> None:
+    _seed_everything(seed + 7919 * (worker_id + 1))
+
+
+def _seeded(loader, seed: int):
+    """Iterate ``loader`` with the random transforms (the views) seeded by
+    ``seed``: its (non-persistent) workers get a ``worker_init_fn`` from
+    ``seed``; without workers the global ``random`` / ``numpy`` / ``torch``
+    generators are seeded for the pass and restored after it, so the
+    training randomness is not disturbed."""
+    if getattr(loader, 'num_workers', 0) > 0:
+        loader.worker_init_fn = partial(_seed_pass_worker, seed=seed)
+        yield from loader
+        return
+    states = (random.getstate(), np.random.get_state(),
+              torch.get_rng_state())
+    _seed_everything(seed)
+    try:
+        yield from loader
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.set_rng_state(states[2])
+
+
+def _split_views(data: dict, model) -> tuple:
+    """Preprocess a batch of the refinement pass. With ``view_transforms``
+    every sample's ``inputs`` is a list ``[plain, view_1, view_2]``
+    (``MultiView``): returns the preprocessed plain batch and the two
+    preprocessed view batches; otherwise the batch and None."""
+    inputs = data['inputs']
+    # MultiView packs [plain, view_1, view_2] per sample; both collates
+    # transpose it to one entry per view: a list of the samples' tensors
+    # (pseudo_collate) or a stacked batch (default_collate)
+    per_view = isinstance(inputs, (list, tuple)) and len(inputs) > 0 and (
+        isinstance(inputs[0], (list, tuple)) or
+        (isinstance(inputs[0], torch.Tensor) and inputs[0].dim() == 4))
+    if not per_view:
+        return model.data_preprocessor(data, False), None
+    if len(inputs) != 3:
+        raise ValueError(
+            'BalanceMixHook: the refinement pass expects 3 images per sample '
+            '(the plain image and two views, MultiView(num_views=[1, 2])), '
+            f'got {len(inputs)}.')
+    views = list(inputs)
+    batches = [
+        model.data_preprocessor(
+            dict(inputs=v, data_samples=data.get('data_samples')), False)
+        for v in views
+    ]
+    return batches[0], [b['inputs'] for b in batches[1:]]
+
+
+def _with_views(pipeline: list, view_transforms: list) -> list:
+    """``pipeline`` with ``MultiView`` inserted before its last (packing)
+    transform: one plain image and two ``view_transforms`` views, Eq. (9)
+    (the image is loaded once for all three)."""
+    if not pipeline:
+        raise ValueError('BalanceMixHook: view_transforms need a '
+                         'pass_pipeline ending with the packing transform.')
+    multi_view = dict(
+        type='MultiView',
+        num_views=[1, 2],
+        transforms=[[], [dict(t) if isinstance(t, dict) else t
+                         for t in view_transforms]])
+    return list(pipeline[:-1]) + [multi_view, pipeline[-1]]
+
+
 def _set_pipeline(dataset_cfg: dict, pipeline: list) -> None:
     """Replace the pipeline of the innermost dataset of a (wrapped) dataset
     config in place."""

@@ -151,6 +151,13 @@ class BalanceMix:
         #: ``lam`` of the last call (for logging)
         self.last_lam: Optional[torch.Tensor] = None
 
+    def reseed(self, seed: int) -> None:
+        """Restart the augment's generator from ``seed`` (BalanceMixHook
+        does it every epoch, from the run's seed and the epoch, so that a
+        resumed run draws the same ``lam`` as the interrupted one)."""
+        self.seed = int(seed)
+        self.generator = torch.Generator().manual_seed(self.seed)
+
     def __call__(
         self,
         inputs_r: torch.Tensor,
