@@ -255,6 +255,26 @@ def test_single_positive_keeps_one_positive(source):
     np.testing.assert_array_equal(keep.get_tristate_labels()[has_pos], noisy)
 
 
+def test_single_positive_assume_negative(source):
+    """missing_as='negative' (Kim et al.'s "assume negative"): the same
+    kept positive, every other label 0; only single positive accepts it."""
+    unknown = NoisyLabelDataset(FakeDataset(source), seed=5,
+                                noise_type='single_positive')
+    negative = NoisyLabelDataset(FakeDataset(source), seed=5,
+                                 noise_type='single_positive',
+                                 missing_as='negative')
+    a, b = unknown.get_tristate_labels(), negative.get_tristate_labels()
+    np.testing.assert_array_equal(a == 1, b == 1)
+    assert ((b == 1).sum(1) == 1).all() and (b[a == -1] == 0).all()
+    assert negative.report()['single_positive']['missing_as'] == 'negative'
+    with pytest.raises(ValueError, match='missing_as'):
+        NoisyLabelDataset(FakeDataset(source), noise_type='flip',
+                          missing_as='negative')
+    with pytest.raises(ValueError, match='missing_as'):
+        NoisyLabelDataset(FakeDataset(source), noise_type='single_positive',
+                          missing_as='zero')
+
+
 # -- shared behaviour ---------------------------------------------------------
 @pytest.mark.parametrize('noise_type', ['mislabel', 'flip', 'single_positive'])
 def test_unknown_labels_stay_unknown(noise_type):

@@ -20,6 +20,7 @@ def write_config(directory):
     refinement pass with RandAugment views in one seeded worker."""
     text = f'''
 _base_ = [{BALANCEMIX!r}]
+model = dict(backbone=dict(init_cfg=None))  # no pre-trained backbone here
 train_dataloader = dict(
     batch_size=32, num_workers=0, persistent_workers=False,
     sampler=dict(batch_size_per_half=16),

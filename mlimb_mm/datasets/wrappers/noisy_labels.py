@@ -309,6 +309,10 @@ class NoisyLabelDataset(BaseLabelWrapper):
         seed (int): Seed of the corruption. Defaults to 0.
         empty_images (str): single positive only: ``'drop'`` or ``'keep'``
             the images without a positive label. Defaults to ``'drop'``.
+        missing_as (str): single positive only: the other labels become
+            ``'unknown'`` (-1, default) or ``'negative'`` (0: the "assume
+            negative" encoding of Kim et al. 2022, which BalanceMix trains
+            on and re-labels with tau = 0.55).
         calibration_iters (int): Most iterations of the mislabel weight fit.
             Defaults to 300.
         calibration_tol (float): The fit stops when every expected cell is
@@ -323,10 +327,18 @@ class NoisyLabelDataset(BaseLabelWrapper):
                  rho: float = 0.4,
                  seed: int = 0,
                  empty_images: str = 'drop',
+                 missing_as: str = 'unknown',
                  calibration_iters: int = 300,
                  calibration_tol: float = 1e-4,
                  lazy_init: bool = False):
         check_noise_args(noise_type, rho, empty_images)
+        if missing_as not in ('unknown', 'negative'):
+            raise ValueError("NoisyLabelDataset: missing_as must be "
+                             f"'unknown' or 'negative', got {missing_as!r}.")
+        if missing_as != 'unknown' and noise_type != 'single_positive':
+            raise ValueError('NoisyLabelDataset: missing_as is an option of '
+                             "noise_type='single_positive' only.")
+        self.missing_as = missing_as
         self.noise_type = noise_type
         self.rho = float(rho)
         self.empty_images = empty_images
@@ -408,7 +420,8 @@ class NoisyLabelDataset(BaseLabelWrapper):
         keys[~pos] = -1.
         keep = np.argmax(keys, axis=1)
         has_pos = pos.any(axis=1)
-        new = np.full(labels.shape, UNKNOWN, dtype=np.int8)
+        fill = NEGATIVE if self.missing_as == 'negative' else UNKNOWN
+        new = np.full(labels.shape, fill, dtype=np.int8)
         rows = np.flatnonzero(has_pos)
         new[rows, keep[rows]] = POSITIVE
         if self.empty_images == 'drop':
@@ -513,6 +526,7 @@ class NoisyLabelDataset(BaseLabelWrapper):
         pos, kept = s['pos'], s['kept']
         return dict(
             empty_images=self.empty_images,
+            missing_as=self.missing_as,
             requested_positives_per_image=1,
             num_images_with_one_positive=s['num_single'],
             num_images_without_positive=s['num_empty'],
