@@ -52,8 +52,27 @@ METHODS = {
     'noisy_relabel': 'configs/balancemix/resnet18_digits_lt_noisy_relabel.py',
     'noisy_balancemix':
     'configs/balancemix/resnet18_digits_lt_noisy_balancemix.py',
+    # the same with 40% random flipping of every label
+    'noisy_flip_bce': 'configs/balancemix/resnet18_digits_lt_noisy_flip_bce.py',
+    'noisy_flip_mixup':
+    'configs/balancemix/resnet18_digits_lt_noisy_flip_mixup.py',
+    'noisy_flip_balancemix':
+    'configs/balancemix/resnet18_digits_lt_noisy_flip_balancemix.py',
 }
-DEFAULT_METHODS = ['bce']
+#: the main job: BalanceMix against BCE in both noisy settings
+DEFAULT_METHODS = [
+    'noisy_bce', 'noisy_balancemix', 'noisy_flip_bce', 'noisy_flip_balancemix'
+]
+#: one table per training set, in this order; a method belongs to the
+#: longest prefix it has
+SETTINGS = [
+    ('noisy_', 'noisy long-tailed digits, 40% mislabelling (Eq. 11)'),
+    ('noisy_flip_', 'noisy long-tailed digits, 40% random flipping'),
+    ('', 'long-tailed digits, clean labels'),
+]
+#: the noisy configs fine-tune the backbone pre-trained on printed digits
+PRETRAIN_CONFIG = 'configs/pretrain/resnet18_printed_digits.py'
+PRETRAINED_CHECKPOINT = 'epoch_25.pth'
 COLUMNS = [('mAP', 'mAP'), ('many', 'mAP_many'), ('medium', 'mAP_medium'),
            ('few', 'mAP_few'), ('F1', 'f1'), ('R least-3', 'recall_least'),
            ('F1 least-3', 'f1_least'), ('exact match', 'exact_match')]
@@ -69,6 +88,11 @@ def parse_args(argv=None):
         '--epochs', type=int, help='override the configs\' max_epochs')
     parser.add_argument(
         '--work-dir', default=osp.join('work_dirs', 'digits_benchmark'))
+    parser.add_argument(
+        '--pretrain-dir', default=osp.join('work_dirs',
+                                           'pretrain_printed_digits'),
+        help='where the printed-digits backbone of the noisy configs is '
+        '(trained there first when missing)')
     parser.add_argument(
         '--jobs', type=int, default=1,
         help='runs at the same time; each gets cores/jobs torch threads '
@@ -99,12 +123,24 @@ def final_metrics(work_dir):
         for key, value in evaluations[-1].items()
     }
     metrics['sec_per_iter'] = float(np.median(iteration_times))
+    # BalanceMix: the refinement pass + GMM fit after each post-warm-up
+    # epoch (outside the iteration times)
+    refinements = sorted(glob.glob(osp.join(work_dir, '*', 'balancemix.json')))
+    if refinements:
+        with open(refinements[-1]) as f:
+            history = json.load(f)['refinements']
+        if history:
+            metrics['refine_sec'] = float(np.mean(
+                [r['pass_seconds'] + r['gmm_seconds'] for r in history]))
     return metrics
 
 
 def train(method, seed, args, threads=None):
     work_dir = osp.join(args.work_dir, f'{method}_seed{seed}')
     options = [f'randomness.seed={seed}']
+    if method.startswith('noisy_'):
+        options.append('model.backbone.init_cfg.checkpoint=' +
+                       pretrained_checkpoint(args))
     if args.epochs:
         options += [
             f'train_cfg.max_epochs={args.epochs}',
@@ -132,6 +168,43 @@ def train(method, seed, args, threads=None):
     return metrics
 
 
+def pretrained_checkpoint(args):
+    return osp.abspath(osp.join(args.pretrain_dir, PRETRAINED_CHECKPOINT))
+
+
+def ensure_pretrained(args, threads=None):
+    """Pre-train the printed-digits backbone once (about 3 minutes)."""
+    checkpoint = pretrained_checkpoint(args)
+    if osp.exists(checkpoint):
+        return checkpoint
+    command = [
+        sys.executable,
+        osp.join(REPO, 'tools/train.py'),
+        osp.join(REPO, PRETRAIN_CONFIG), '--work-dir', args.pretrain_dir
+    ]
+    print(f'[pretrain] {" ".join(command)}', flush=True)
+    env = dict(os.environ)
+    if threads:
+        env['OMP_NUM_THREADS'] = env['MKL_NUM_THREADS'] = str(threads)
+    os.makedirs(args.pretrain_dir, exist_ok=True)
+    with open(osp.join(args.pretrain_dir, 'pretrain.log'), 'w') as log:
+        subprocess.run(command, check=True, stdout=log,
+                       stderr=subprocess.STDOUT, env=env)
+    if not osp.exists(checkpoint):
+        raise FileNotFoundError(f'pre-training wrote no {checkpoint}')
+    return checkpoint
+
+
+def split_by_setting(results):
+    """``{setting title: {method: runs}}`` in :data:`SETTINGS` order."""
+    tables = {title: {} for _, title in SETTINGS}
+    by_length = sorted(SETTINGS, key=lambda item: -len(item[0]))
+    for method, runs in results.items():
+        title = next(t for prefix, t in by_length if method.startswith(prefix))
+        tables[title][method] = runs
+    return {title: rows for title, rows in tables.items() if rows}
+
+
 def format_cell(values):
     values = np.asarray(values, dtype=float)
     if len(values) == 1:
@@ -139,9 +212,10 @@ def format_cell(values):
     return f'{values.mean():.2f} ± {values.std(ddof=1):.2f}'
 
 
-def format_table(results, seeds):
+def format_table(results, seeds, setting='long-tailed digits'):
     header = ['method'] + [name for name, _ in COLUMNS] + [
-        'min/run', 's/iter', f'step time / {next(iter(results))}'
+        'min/run', 's/iter', f'step time / {next(iter(results))}',
+        'refinement s/epoch'
     ]
     base_step = np.mean([run['sec_per_iter']
                          for run in next(iter(results.values()))])
@@ -153,13 +227,17 @@ def format_table(results, seeds):
         row.append(f'{np.mean([run["minutes"] for run in runs]):.1f}')
         step = np.mean([run['sec_per_iter'] for run in runs])
         row += [f'{step:.3f}', f'{step / base_step:.2f}']
+        refine = [run['refine_sec'] for run in runs if 'refine_sec' in run]
+        row.append(f'{np.mean(refine):.2f}' if refine else '-')
         rows.append(row)
     lines = ['| ' + ' | '.join(row) + ' |' for row in rows]
-    title = (f'Long-tailed multi-label digits, test set, {len(seeds)} '
-             f'seed(s) {seeds}; metrics in %; s/iter is the median '
+    title = (f'{setting[0].upper()}{setting[1:]}: clean test set, '
+             f'{len(seeds)} seed(s) {seeds}; metrics in %; s/iter is the '
+             'median '
              'training iteration time logged by the runs (same machine, '
-             'same --jobs), its ratio to the first method in the last '
-             'column')
+             'same --jobs) and its ratio to the first method; refinement '
+             's/epoch: BalanceMix\'s pass over the training set and GMM '
+             'fit after each post-warm-up epoch')
     return '\n'.join([title] + lines)
 
 
@@ -169,13 +247,17 @@ def main(argv=None):
     runs = [(method, seed) for method in args.methods for seed in args.seeds]
     threads = max((os.cpu_count() or 1) // args.jobs, 1) \
         if args.jobs > 1 else None
+    if any(method.startswith('noisy_') for method in args.methods):
+        ensure_pretrained(args, threads)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         metrics = list(
             pool.map(lambda run: train(*run, args, threads), runs))
     results = {method: [] for method in args.methods}
     for (method, _), run_metrics in zip(runs, metrics):
         results[method].append(run_metrics)
-    table = format_table(results, args.seeds)
+    table = '\n\n'.join(
+        format_table(rows, args.seeds, setting)
+        for setting, rows in split_by_setting(results).items())
     print('\n' + table)
     with open(osp.join(args.work_dir, 'results.json'), 'w') as f:
         json.dump(results, f, indent=2)

@@ -1,14 +1,41 @@
 # BCE baseline on the noisy long-tailed digits (40% mislabelling, Eq. 11 of
 # BalanceMix; see ../_base_/datasets/digits_lt_noisy.py): Table 5's
-# "Default (BCE loss)" row. Same model and schedule as
-# ../baseline/resnet18_digits_lt_bce.py (60 epochs x 20 iterations at
-# batch 64 = 1200 iterations).
+# "Default (BCE loss)" row. Every config of the noisy digits benchmark
+# inherits this one.
+#
+# Like the paper (ImageNet-pretrained ResNet-50, fine-tuned with SGD 0.01
+# cosine), the network starts from a pre-trained backbone: the digits
+# ResNet-18 pre-trained on PRINTED digits (../pretrain/
+# resnet18_printed_digits.py; disjoint from the handwritten benchmark
+# images, clean labels). From scratch, 40% noise on these dense labels
+# (2 of 10 classes per image) leaves every method near chance for most of
+# the schedule, and the label-wise management of BalanceMix needs a
+# warm-up model that has learned the clean patterns first.
+#
+#   python tools/train.py configs/pretrain/resnet18_printed_digits.py \
+#       --work-dir work_dirs/pretrain_printed_digits
+#
+# (tools/benchmark_digits.py does it once when the checkpoint is missing.)
+# Fine-tuning: SGD 0.01, one epoch of linear warm-up, cosine to 30 epochs
+# (20 iterations each at batch 64; about a minute on 2 CPU cores).
 _base_ = [
     '../_base_/models/resnet18_digits.py',
     '../_base_/datasets/digits_lt_noisy.py',
     '../_base_/schedules/digits_sgd_60e.py',
     '../_base_/default_runtime.py',
 ]
-model = dict(data_preprocessor=_base_.data_preprocessor)
+pretrained = 'work_dirs/pretrain_printed_digits/epoch_25.pth'
+model = dict(
+    data_preprocessor=_base_.data_preprocessor,
+    backbone=dict(
+        init_cfg=dict(type='Pretrained', checkpoint=pretrained,
+                      prefix='backbone.')))
 train_dataloader = dict(batch_size=64)
+optim_wrapper = dict(optimizer=dict(lr=0.01))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1,
+         convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', by_epoch=True, begin=1, end=30),
+]
+train_cfg = dict(max_epochs=30, val_interval=10)
 default_hooks = dict(logger=dict(interval=10))

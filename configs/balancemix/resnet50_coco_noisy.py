@@ -29,6 +29,17 @@ test_pipeline = [
     dict(type='Resize', scale=(img_size, img_size)),
     dict(type='PackMultiLabelInputs'),
 ]
+# the two views of Eq. (9): RandAugment of the resized image, made in the
+# refinement pass from the image loaded once
+view_transforms = [
+    dict(type='RandAugment',
+         policies='timm_increasing',
+         num_policies=2,
+         total_level=10,
+         magnitude_level=9,
+         magnitude_std=0.5,
+         hparams=dict(pad_val=[104, 116, 124], interpolation='bicubic')),
+]
 model = dict(
     data_preprocessor=dict(
         _base_.data_preprocessor, type='BalanceMixDataPreprocessor',
@@ -64,5 +75,6 @@ custom_hooks = [
          warmup_epochs=10,
          tau=0.975,
          pass_pipeline=test_pipeline,
+         view_transforms=view_transforms,
          pass_batch_size=128),
 ]
