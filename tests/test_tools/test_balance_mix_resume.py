@@ -91,3 +91,14 @@ def test_balance_mix_resume_continues_the_interrupted_run(tmp_path):
                                    msg=name)
     # the labels were refined at all: some label is not at weight 1
     assert (expected['label_store']['fields']['weights'] < 1).any()
+    # the minority sampler's history for Figure 6, one row per epoch
+    import glob
+    import json
+    (history_json, ) = glob.glob(str(straight / '*' / 'balancemix.json'))
+    with open(history_json) as f:
+        history = json.load(f)
+    sampling = history['minority_sampling']
+    assert sampling['epochs'] == [1, 2, 3]
+    assert len(sampling['class_mass']) == 3
+    assert len(sampling['classes']) == len(sampling['uniform_class_mass'])
+    assert [r['epoch'] for r in history['refinements']] == [1, 2, 3]

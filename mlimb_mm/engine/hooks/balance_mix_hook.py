@@ -253,8 +253,10 @@ class BalanceMixHook(Hook):
     Logged each refinement: counts per category, the precision of the
     labels marked clean against ``get_clean_tristate_labels()`` when the
     dataset has it, the pass's and the GMM fit's seconds. The history goes
-    to ``<log_dir>/balancemix.json`` and ``message_hub`` info
-    ``balancemix/summary``.
+    to ``<log_dir>/balancemix.json`` (``refinements``, and
+    ``minority_sampling``: the per-class sampling mass of every epoch, the
+    paper's Figure 6, ``tools/analysis_tools/plot_minority_sampling.py``)
+    and ``message_hub`` info ``balancemix/summary``.
 
     Checkpoint: ``checkpoint['balance_mix']`` holds the sampler state (the
     minority sampler's ``P``/``A`` and history) and the refinement
@@ -537,6 +539,7 @@ class BalanceMixHook(Hook):
         hub = getattr(runner, 'message_hub', None)
         if hub is not None:
             hub.update_info('balancemix/class_mass', mass.tolist())
+        self.dump_history(runner)
         print_log(
             f'BalanceMixHook: epoch {epoch}: minority sampler updated from '
             f'the {source}; P(k) {_fmt(minority.presence)}; A(k) '
@@ -697,8 +700,22 @@ class BalanceMixHook(Hook):
             return None
         os.makedirs(log_dir, exist_ok=True)
         path = osp.join(log_dir, HISTORY_JSON)
+        record = dict(refinements=self.history)
+        minority = None if self.sampler is None else self.sampler.minority
+        if minority is not None:
+            history = minority.history
+            dataset = getattr(getattr(runner, 'train_dataloader', None),
+                              'dataset', None)
+            classes = (getattr(dataset, 'metainfo', None) or {}).get(
+                'classes') or [str(k) for k in range(len(
+                    minority.uniform_class_mass()))]
+            record['minority_sampling'] = dict(
+                classes=list(classes),
+                uniform_class_mass=minority.uniform_class_mass().tolist(),
+                epochs=history['epochs'],
+                class_mass=history['class_mass'].tolist())
         with open(path + '.tmp', 'w') as f:
-            json.dump(dict(refinements=self.history), f)
+            json.dump(record, f)
         os.replace(path + '.tmp', path)
         return path
 
