@@ -212,9 +212,14 @@ class LongTailMultiDigits(BaseMultiLabelDataset):
             image_classes = sample_balanced_images(self.num_test_images,
                                                    num_classes,
                                                    self.max_digits, split_rng)
+        return self._compose(image_classes, base_digits, split_rng)
+
+    def _compose(self, image_classes, base_digits, rng) -> List[dict]:
+        """The data list: one rendered canvas per entry of
+        ``image_classes`` (the classes of each image)."""
         data_list = []
         for classes in image_classes:
-            img = self._render(classes, base_digits, split_rng)
+            img = self._render(classes, base_digits, rng)
             data_list.append(
                 dict(
                     img=img,
@@ -222,7 +227,7 @@ class LongTailMultiDigits(BaseMultiLabelDataset):
                     ori_shape=img.shape[:2],
                     gt_label=classes.tolist(),
                     gt_tristate=tristate_from_positives(
-                        classes, num_classes)))
+                        classes, len(DIGIT_CLASSES))))
         return data_list
 
     def extra_repr(self) -> List[str]:

@@ -4,7 +4,6 @@ import cv2
 import numpy as np
 from mmpretrain.registry import DATASETS
 
-from .label_utils import tristate_from_positives
 from .long_tail_multi_digits import (DIGIT_CLASSES, LongTailMultiDigits,
                                      sample_balanced_images)
 
@@ -107,20 +106,10 @@ class PrintedMultiDigits(LongTailMultiDigits):
     def load_data_list(self):
         rng = np.random.default_rng([self.seed, 0x5052])  # 'PR'
         base_digits = self._split_base_digits(rng)
-        num_classes = len(DIGIT_CLASSES)
-        image_classes = sample_balanced_images(self.num_images, num_classes,
+        image_classes = sample_balanced_images(self.num_images,
+                                               len(DIGIT_CLASSES),
                                                self.max_digits, rng)
-        data_list = []
-        for classes in image_classes:
-            img = self._render(classes, base_digits, rng)
-            data_list.append(
-                dict(img=img,
-                     img_shape=img.shape[:2],
-                     ori_shape=img.shape[:2],
-                     gt_label=classes.tolist(),
-                     gt_tristate=tristate_from_positives(
-                         classes, num_classes)))
-        return data_list
+        return self._compose(image_classes, base_digits, rng)
 
     def extra_repr(self) -> List[str]:
         return [

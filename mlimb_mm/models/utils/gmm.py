@@ -473,33 +473,12 @@ def fit_gmm_1d(values: torch.Tensor,
         init[i] = torch.segment_reduce(w, 'sum', lengths=counts,
                                        unsafe=True)
     del high, low_
-    params = _m_step(init, n_f, reg_covar)
-    # degenerate sets: one proper component, never used for the answer
-    half = torch.full_like(n_f, 0.5)
-    zero = torch.zeros_like(n_f)
-    safe = _Params(half, half, zero, zero, pop_var + reg_covar,
-                   pop_var + reg_covar)
-    params = safe.where(degenerate, params)
-
-    active = ~degenerate
-    converged = torch.zeros(num_groups, dtype=torch.bool, device=device)
-    n_iter = torch.zeros(num_groups, dtype=torch.long, device=device)
-    lower = torch.full((num_groups, ), -math.inf, dtype=dtype, device=device)
+    params = _initial_params(init, n_f, pop_var, degenerate, reg_covar)
     chunks = _chunk_lengths(gs, num_groups, chunk_size)
-    for _ in range(int(max_iter)):
-        if not bool(active.any()):
-            break
-        stats, (a0, b0, c0) = _e_step_stats(xs, x2s, gs, params, num_groups,
-                                            chunks)
-        # mean log p(x): sum (log w_0 N_0(x) + softplus(d)) / n
-        bound = (a0 * sum_x2 + b0 * sum_x + c0 * n_f + stats[0]) / safe_n
-        params = _m_step(stats, None, reg_covar).where(active, params)
-        change = bound - lower
-        lower = torch.where(active, bound, lower)
-        n_iter += active.long()
-        stop = active & (change.abs() < tol)
-        converged |= stop
-        active &= ~stop
+    params, em = _run_em(
+        params, degenerate,
+        lambda p: _e_step_stats(xs, x2s, gs, p, num_groups, chunks),
+        sum_x, sum_x2, n_f, max_iter, tol, reg_covar)
 
     small = params.mu1 < params.mu0  # component 1 has the smaller mean
     post_sorted = _posterior_small(xs, x2s, gs, params, small, chunk_size)
@@ -509,23 +488,79 @@ def fit_gmm_1d(values: torch.Tensor,
     posterior = torch.empty_like(post_sorted)
     posterior[order] = post_sorted
     del post_sorted, xs, x2s
+    return _result(posterior, params, small, degenerate, em, offset,
+                   offset, pop_var, reg_covar, counts)
+
+
+def _initial_params(init: torch.Tensor, n_f: torch.Tensor,
+                    pop_var: torch.Tensor, degenerate: torch.Tensor,
+                    reg_covar: float) -> _Params:
+    """scikit-learn's ``_initialize`` from the hard-partition sums
+    ``init`` (rows as :func:`_m_step`); degenerate sets get one proper
+    component, never used for the answer."""
+    params = _m_step(init, n_f, reg_covar)
+    half = torch.full_like(n_f, 0.5)
+    zero = torch.zeros_like(n_f)
+    safe = _Params(half, half, zero, zero, pop_var + reg_covar,
+                   pop_var + reg_covar)
+    return safe.where(degenerate, params)
+
+
+def _run_em(params: _Params, degenerate: torch.Tensor, e_step,
+            sum_x: torch.Tensor, sum_x2: torch.Tensor, n_f: torch.Tensor,
+            max_iter: int, tol: float, reg_covar: float):
+    """scikit-learn's EM loop, every mixture stopping on its own:
+    ``e_step(params)`` gives the sufficient statistics ``(7, M)`` and the
+    quadratic ``(a_0, b_0, c_0)`` of component 0. Returns the parameters
+    and ``dict(n_iter, converged, lower)``."""
+    num_groups = n_f.numel()
+    device, dtype = n_f.device, n_f.dtype
+    safe_n = n_f.clamp(min=1)
+    active = ~degenerate
+    converged = torch.zeros(num_groups, dtype=torch.bool, device=device)
+    n_iter = torch.zeros(num_groups, dtype=torch.long, device=device)
+    lower = torch.full((num_groups, ), -math.inf, dtype=dtype, device=device)
+    for _ in range(int(max_iter)):
+        if not bool(active.any()):
+            break
+        stats, (a0, b0, c0) = e_step(params)
+        # mean log p(x): sum (log w_0 N_0(x) + softplus(d)) / n
+        bound = (a0 * sum_x2 + b0 * sum_x + c0 * n_f + stats[0]) / safe_n
+        params = _m_step(stats, None, reg_covar).where(active, params)
+        change = bound - lower
+        lower = torch.where(active, bound, lower)
+        n_iter += active.long()
+        stop = active & (change.abs() < tol)
+        converged |= stop
+        active &= ~stop
+    return params, dict(n_iter=n_iter, converged=converged, lower=lower)
+
+
+def _result(posterior: torch.Tensor, params: _Params, small: torch.Tensor,
+            degenerate: torch.Tensor, em: dict, shift: torch.Tensor,
+            set_mean: torch.Tensor, pop_var: torch.Tensor, reg_covar: float,
+            counts: torch.Tensor) -> GMMFit:
+    """The :class:`GMMFit`: parameters ordered small mean first, means
+    shifted back by ``shift``; degenerate sets report their mean
+    ``set_mean``, variance and weights ``(1, 0)``."""
+    dtype, device = pop_var.dtype, pop_var.device
 
     def ordered(a, b):
         return torch.stack([torch.where(small, b, a),
                             torch.where(small, a, b)], 1)
 
-    means = ordered(params.mu0, params.mu1) + offset[:, None]
-    variances = ordered(params.var0, params.var1)
-    weights = ordered(params.w0, params.w1)
     deg = degenerate[:, None]
-    means = torch.where(deg, offset[:, None].expand_as(means), means)
-    variances = torch.where(deg, (pop_var + reg_covar)[:, None].expand_as(
-        variances), variances)
+    means = ordered(params.mu0, params.mu1) + shift[:, None]
+    means = torch.where(deg, set_mean[:, None].expand_as(means), means)
+    variances = torch.where(deg, (pop_var + reg_covar)[:, None].expand(
+        len(pop_var), 2), ordered(params.var0, params.var1))
     weights = torch.where(deg, torch.tensor([1.0, 0.0], dtype=dtype,
-                                            device=device), weights)
-    lower = torch.where(degenerate, torch.full_like(lower, math.nan), lower)
-    return GMMFit(posterior, means, variances, weights, n_iter, converged,
-                  degenerate, lower, counts)
+                                            device=device),
+                          ordered(params.w0, params.w1))
+    lower = torch.where(degenerate, torch.full_like(em['lower'], math.nan),
+                        em['lower'])
+    return GMMFit(posterior, means, variances, weights, em['n_iter'],
+                  em['converged'], degenerate, lower, counts)
 
 
 def _fit_binned(x: torch.Tensor, groups: torch.Tensor, counts: torch.Tensor,
@@ -614,23 +649,11 @@ def _fit_binned(x: torch.Tensor, groups: torch.Tensor, counts: torch.Tensor,
         (lower_ * sx).sum(1), (upper * sx).sum(1), (lower_ * sxx).sum(1),
         (upper * sxx).sum(1)
     ])
-    params = _m_step(init, n_f, reg_covar)
-    half = torch.full_like(n_f, 0.5)
-    zero = torch.zeros_like(n_f)
-    safe = _Params(half, half, zero, zero, pop_var + reg_covar,
-                   pop_var + reg_covar)
-    params = safe.where(degenerate, params)
-
-    active = ~degenerate
-    converged = torch.zeros(num_groups, dtype=torch.bool, device=device)
-    n_iter = torch.zeros(num_groups, dtype=torch.long, device=device)
-    bound_prev = torch.full((num_groups, ), -math.inf, dtype=dtype,
-                            device=device)
+    params = _initial_params(init, n_f, pop_var, degenerate, reg_covar)
     mean_b2 = mean_b * mean_b
-    for _ in range(int(max_iter)):
-        if not bool(active.any()):
-            break
-        a, b, c = params.quadratic()
+
+    def e_step(p):
+        a, b, c = p.quadratic()
         d = (a[1] - a[0])[:, None] * mean_b2 + (b[1] - b[0])[:, None] * \
             mean_b + (c[1] - c[0])[:, None]
         r1 = torch.sigmoid(d)
@@ -640,21 +663,17 @@ def _fit_binned(x: torch.Tensor, groups: torch.Tensor, counts: torch.Tensor,
             (r1 * cnt).sum(1), (r0 * sx).sum(1), (r1 * sx).sum(1),
             (r0 * sxx).sum(1), (r1 * sxx).sum(1)
         ])
-        bound = (a[0] * sum_x2 + b[0] * sum_x + c[0] * n_f + stats[0]) / \
-            safe_n
-        params = _m_step(stats, None, reg_covar).where(active, params)
-        change = bound - bound_prev
-        bound_prev = torch.where(active, bound, bound_prev)
-        n_iter += active.long()
-        stop = active & (change.abs() < tol)
-        converged |= stop
-        active &= ~stop
+        return stats, (a[0], b[0], c[0])
+
+    params, em = _run_em(params, degenerate, e_step, sum_x, sum_x2, n_f,
+                         max_iter, tol, reg_covar)
 
     # final E-step per entry: posterior of the small-mean component,
     # sigmoid(A v^2 + B v + C); degenerate sets: A = B = 0, C = +inf (1)
     small = params.mu1 < params.mu0
     a, b, c = params.quadratic()
     sign = torch.where(small, 1.0, -1.0).to(dtype)
+    zero = torch.zeros_like(n_f)
     coef = [sign * (t[1] - t[0]) for t in (a, b, c)]
     coef[0] = torch.where(degenerate, zero, coef[0])
     coef[1] = torch.where(degenerate, zero, coef[1])
@@ -667,28 +686,9 @@ def _fit_binned(x: torch.Tensor, groups: torch.Tensor, counts: torch.Tensor,
     logit += coef[2].index_select(0, groups)
     posterior = torch.sigmoid_(logit)
     del values
-
-    def ordered(u, v):
-        return torch.stack([torch.where(small, v, u),
-                            torch.where(small, u, v)], 1)
-
-    deg = degenerate[:, None]
-    shift = torch.zeros_like(low) if normalize else low
-    shift = shift.to(dtype)
-    mean_all = (sum_x / safe_n + shift)[:, None]
-    means = ordered(params.mu0, params.mu1) + shift[:, None]
-    means = torch.where(deg, mean_all.expand_as(means), means)
-    variances = torch.where(
-        deg, (pop_var + reg_covar)[:, None].expand(num_groups, 2),
-        ordered(params.var0, params.var1))
-    weights = torch.where(deg, torch.tensor([1.0, 0.0], dtype=dtype,
-                                            device=device),
-                          ordered(params.w0, params.w1))
-    bound_prev = torch.where(degenerate, torch.full_like(bound_prev,
-                                                         math.nan),
-                             bound_prev)
-    return GMMFit(posterior, means, variances, weights, n_iter, converged,
-                  degenerate, bound_prev, counts)
+    shift = (torch.zeros_like(low) if normalize else low).to(dtype)
+    return _result(posterior, params, small, degenerate, em, shift,
+                   sum_x / safe_n + shift, pop_var, reg_covar, counts)
 
 
 def fit_gmm_1d_padded(values: torch.Tensor, mask: torch.Tensor,
