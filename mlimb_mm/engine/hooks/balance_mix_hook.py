@@ -40,6 +40,7 @@ from ...datasets.samplers.minority_sampler import (class_confidences,
 from ...models.utils.balance_mix_preprocessor import \
     BalanceMixDataPreprocessor  # noqa: F401  (registers it in MODELS)
 from ...models.utils.gmm import fit_label_gmms
+from .head_utils import find_recording_head
 from .label_store_hook import LabelStoreHook, _find_hook
 from .seed_utils import shared_seed
 
@@ -421,18 +422,7 @@ class BalanceMixHook(Hook):
 
     @staticmethod
     def _find_head(runner):
-        model = BalanceMixHook._model(runner)
-        head = getattr(model, 'head', None)
-        if head is not None and callable(
-                getattr(head, 'enable_train_predictions', None)):
-            return head
-        for m in model.modules():
-            if callable(getattr(m, 'enable_train_predictions', None)):
-                return m
-        raise TypeError(
-            'BalanceMixHook needs a head that records its training '
-            'predictions (enable_train_predictions / pop_train_predictions, '
-            f'e.g. TriStateLinearClsHead); {type(model).__name__} has none.')
+        return find_recording_head(runner.model, 'BalanceMixHook')
 
     def before_train(self, runner) -> None:
         """Check the pieces, restore a resumed state, start recording."""

@@ -17,9 +17,9 @@ import torch
 from mmengine import dist
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS
 
+from .head_utils import find_recording_head
 from .label_store_hook import get_label_store
 from .seed_utils import shared_seed
 
@@ -439,25 +439,7 @@ class PLMHook(Hook):
     # ------------------------------------------------------------------
     @staticmethod
     def _find_head(runner):
-        model = runner.model
-        if is_model_wrapper(model):
-            model = model.module
-        candidates = [
-            m for m in model.modules()
-            if callable(getattr(m, 'enable_train_predictions', None))
-            and callable(getattr(m, 'pop_train_predictions', None))
-        ]
-        if not candidates:
-            raise TypeError(
-                'PLMHook needs a head that records its training predictions '
-                '(enable_train_predictions / pop_train_predictions, e.g. '
-                f'TriStateLinearClsHead); {type(model).__name__} has none.')
-        head = getattr(model, 'head', None)
-        if len(candidates) > 1 and not any(head is c for c in candidates):
-            raise RuntimeError(
-                f'PLMHook: {len(candidates)} modules record training '
-                'predictions and none is `model.head`; cannot choose.')
-        return head if any(head is c for c in candidates) else candidates[0]
+        return find_recording_head(runner.model, 'PLMHook')
 
     def _initial_ratio(self, ratio: torch.Tensor,
                        maskable: torch.Tensor) -> torch.Tensor:
