@@ -94,6 +94,10 @@ def parse_args(argv=None):
         help='where the printed-digits backbone of the noisy configs is '
         '(trained there first when missing)')
     parser.add_argument(
+        '--reuse', action='store_true',
+        help='keep the results of runs that finished before (their '
+        'WORK_DIR/METHOD_seedN.json) instead of training them again')
+    parser.add_argument(
         '--jobs', type=int, default=1,
         help='runs at the same time; each gets cores/jobs torch threads '
         '(small models on few cores train faster side by side than with '
@@ -137,6 +141,12 @@ def final_metrics(work_dir):
 
 def train(method, seed, args, threads=None):
     work_dir = osp.join(args.work_dir, f'{method}_seed{seed}')
+    done = work_dir + '.json'
+    if args.reuse and osp.exists(done):
+        with open(done) as f:
+            metrics = json.load(f)
+        print(f'[{method} seed {seed}] reused {done}', flush=True)
+        return metrics
     options = [f'randomness.seed={seed}']
     if method.startswith('noisy_'):
         options.append('model.backbone.init_cfg.checkpoint=' +
@@ -162,6 +172,8 @@ def train(method, seed, args, threads=None):
                        stderr=subprocess.STDOUT, env=env)
     metrics = final_metrics(work_dir)
     metrics['minutes'] = (time.time() - start) / 60
+    with open(done, 'w') as f:
+        json.dump(metrics, f)
     print(f'[{method} seed {seed}] mAP {metrics["mAP"]:.2f}, few-shot '
           f'{metrics.get("mAP_few", float("nan")):.2f} '
           f'({metrics["minutes"]:.1f} min)', flush=True)
