@@ -19,6 +19,7 @@ from mmpretrain.registry import DATA_SAMPLERS
 from torch.utils.data import Sampler
 
 from .minority_sampler import MinoritySampler
+from .sharding import rank_shard, shard_sizes
 
 __all__ = ['BalanceMixSampler']
 
@@ -86,7 +87,8 @@ class BalanceMixSampler(Sampler):
             raise ValueError(f'BalanceMixSampler: {type(dataset).__name__} '
                              'is empty.')
         self.num_images = num
-        self.shard_size = math.ceil(num / self.world_size)
+        self.shard_size, _ = shard_sizes(num, self.rank, self.world_size,
+                                         round_up=True)
         self.steps = math.ceil(self.shard_size / self.batch_size_per_half)
         self.half_size = self.steps * self.batch_size_per_half
         self.minority: Optional[MinoritySampler] = None
@@ -107,10 +109,9 @@ class BalanceMixSampler(Sampler):
     def _random_half(self, salt: int) -> np.ndarray:
         rng = np.random.default_rng([self.seed, salt, int(self.epoch)])
         perm = rng.permutation(self.num_images)
-        total = self.shard_size * self.world_size
-        perm = np.resize(perm, total)  # pad by repeating the start
-        shard = perm[self.rank:total:self.world_size]
-        return np.resize(shard, self.half_size)
+        shard = np.asarray(
+            rank_shard(perm, self.rank, self.world_size, round_up=True))
+        return np.resize(shard, self.half_size)  # whole steps of B
 
     def random_indices(self) -> np.ndarray:
         """This rank's random half of the epoch, ``(steps * B,)``."""
