@@ -245,8 +245,8 @@ class BalanceMixHook(Hook):
     image loaded once (``MultiView``); without ``view_transforms`` they are
     :func:`tensor_view_augment` of the loaded batch. Cost: three forward
     passes (plain + two views, no backward) per training image per epoch
-    after the warm-up, plus the view transforms in the workers. Results are summed
-    over ranks (every rank holds the whole set), the ``2K`` GMMs are fitted
+    after the warm-up, plus the view transforms in the workers. Results are
+    summed over ranks (every rank holds the whole set), the ``2K`` GMMs are fitted
     (:func:`~mlimb_mm.models.utils.fit_label_gmms`, ``gmm_cfg``), the
     labels categorised (:func:`categorize_labels`) and the store fields
     ``targets`` / ``weights`` replaced on every rank (``set_all``).
@@ -290,11 +290,11 @@ class BalanceMixHook(Hook):
         gmm_cfg (dict, optional): ``fit_label_gmms`` / ``fit_gmm_1d``
             keyword arguments (``max_iter``, ``tol``, ``reg_covar`` ...;
             the DivideMix defaults of ``METHODS.md``). ``num_bins``
-            defaults to 4096 (the histogram fit, ~20x faster than a loop of
+            defaults to 4096 (the histogram fit, 13x faster than a loop of
             scikit-learn fits at COCO scale, ``tools/benchmark_gmm.py``);
             ``num_bins=None`` fits the entries exactly.
-        seed (int, optional): Seed of the two views (mixed with the epoch
-            and rank); the runner's seed when None.
+        seed (int, optional): Seed of the views and of the mixing draws
+            (mixed with the epoch and rank); the runner's seed when None.
     """
 
     priority = 'NORMAL'
@@ -511,8 +511,17 @@ class BalanceMixHook(Hook):
         pass_probs = None
         if self.manages_labels and epoch >= self.warmup_epochs:
             pass_probs = self.refine(runner, epoch)
-        if self.sampler is None or self.sampler.minority is None:
-            return
+        sampling = self.sampler is not None and \
+            self.sampler.minority is not None
+        if sampling:
+            self.update_minority_sampler(runner, epoch, pass_probs)
+        if sampling or pass_probs is not None:
+            self.dump_history(runner)  # once per epoch, after both
+
+    def update_minority_sampler(self, runner, epoch: int,
+                                pass_probs: Optional[torch.Tensor]) -> None:
+        """Eq. (2)-(4) from the refinement pass's probabilities when there
+        was a pass this epoch, else from the epoch's training predictions."""
         minority = self.sampler.minority
         if pass_probs is not None:
             # identical on every rank already: no all-reduce
@@ -529,7 +538,6 @@ class BalanceMixHook(Hook):
         hub = getattr(runner, 'message_hub', None)
         if hub is not None:
             hub.update_info('balancemix/class_mass', mass.tolist())
-        self.dump_history(runner)
         print_log(
             f'BalanceMixHook: epoch {epoch}: minority sampler updated from '
             f'the {source}; P(k) {_fmt(minority.presence)}; A(k) '
@@ -566,11 +574,7 @@ class BalanceMixHook(Hook):
         loader_cfg['persistent_workers'] = False
         loader_cfg['drop_last'] = False
         pipeline = copy.deepcopy(self.pass_pipeline)
-        if self.view_transforms is not None:
-            if pipeline is None:
-                raise ValueError(
-                    'BalanceMixHook: view_transforms need pass_pipeline '
-                    '(the non-augmented pipeline, e.g. the test pipeline).')
+        if self.view_transforms is not None:  # needs pass_pipeline (init)
             pipeline = _with_views(pipeline,
                                    copy.deepcopy(self.view_transforms))
         if pipeline is not None:
@@ -681,7 +685,6 @@ class BalanceMixHook(Hook):
             f'BalanceMixHook: epoch {epoch}: label-wise management: ' +
             ', '.join(f'{k}={_fmt_value(v)}' for k, v in summary.items()),
             'current', logging.INFO)
-        self.dump_history(runner)
         return result['probs']
 
     def dump_history(self, runner) -> Optional[str]:
