@@ -80,6 +80,7 @@ mixtures against ~6-7 s for a loop of scikit-learn fits (1.8-2.2x), peak
 memory ~0.7 GB above the inputs (~105 B per label, float64).
 """
 import math
+from functools import partial
 from typing import NamedTuple, Optional, Tuple
 
 import torch
@@ -345,18 +346,27 @@ def _e_step_stats(xs: torch.Tensor, x2s: torch.Tensor, gs: torch.Tensor,
     return stats, (a[0], b[0], c[0])
 
 
-def _posterior_small(xs: torch.Tensor, x2s: torch.Tensor, gs: torch.Tensor,
-                     params: _Params, small: torch.Tensor,
-                     chunk_size: int) -> torch.Tensor:
-    """Final E-step: the responsibility of component ``small[g]``."""
+def _posterior_small(xs: torch.Tensor,
+                     gs: torch.Tensor,
+                     params: _Params,
+                     small: torch.Tensor,
+                     degenerate: torch.Tensor,
+                     chunk_size: int,
+                     x2s: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Final E-step, per entry and in chunks: the responsibility of
+    component ``small[g]`` of the entry's set ``g``, in ``xs``' dtype; 1 in
+    degenerate sets (and where it is NaN). ``x2s`` is ``xs**2`` when the
+    caller has it (computed per chunk otherwise)."""
     a, b, c = params.quadratic()
-    sign = torch.where(small, 1.0, -1.0).to(xs)
-    da, db, dc = [sign * (t[1] - t[0]) for t in (a, b, c)]
+    sign = torch.where(small, 1.0, -1.0).to(a)
+    da, db, dc = [(sign * (t[1] - t[0])).to(xs.dtype) for t in (a, b, c)]
     out = torch.empty_like(xs)
     for sl in _chunks(xs.numel(), chunk_size):
-        out[sl] = torch.sigmoid(
-            _log_odds(xs[sl], x2s[sl], gs[sl], da, db, dc))
-    return out
+        xc = xs[sl]
+        x2c = xc * xc if x2s is None else x2s[sl]
+        out[sl] = torch.sigmoid(_log_odds(xc, x2c, gs[sl], da, db, dc))
+    return torch.where(degenerate.index_select(0, gs), torch.ones_like(out),
+                       torch.nan_to_num(out, nan=1.0))
 
 
 def fit_gmm_1d(values: torch.Tensor,
@@ -437,7 +447,7 @@ def fit_gmm_1d(values: torch.Tensor,
         counts = torch.bincount(groups, minlength=num_groups)
         return _fit_binned(x, groups, counts, num_groups, int(num_bins),
                            max_iter, tol, reg_covar, normalize, min_count,
-                           dtype)
+                           dtype, chunk_size)
     x = values.reshape(-1).to(dtype)
     groups, num_groups = _as_groups(x, groups, num_groups)
     if x.numel() and not bool(torch.isfinite(x).all()):
@@ -475,16 +485,15 @@ def fit_gmm_1d(values: torch.Tensor,
     del high, low_
     params = _initial_params(init, n_f, pop_var, degenerate, reg_covar)
     chunks = _chunk_lengths(gs, num_groups, chunk_size)
-    params, em = _run_em(
-        params, degenerate,
-        lambda p: _e_step_stats(xs, x2s, gs, p, num_groups, chunks),
-        sum_x, sum_x2, n_f, max_iter, tol, reg_covar)
+    e_step = partial(_e_step_stats, xs, x2s, gs, num_groups=num_groups,
+                     chunks=chunks)
+    params, em = _run_em(params, degenerate, e_step, sum_x, sum_x2, n_f,
+                         max_iter, tol, reg_covar)
+    del e_step
 
     small = params.mu1 < params.mu0  # component 1 has the smaller mean
-    post_sorted = _posterior_small(xs, x2s, gs, params, small, chunk_size)
-    post_sorted = torch.where(degenerate.index_select(0, gs),
-                              torch.ones_like(post_sorted),
-                              torch.nan_to_num(post_sorted, nan=1.0))
+    post_sorted = _posterior_small(xs, gs, params, small, degenerate,
+                                   chunk_size, x2s)
     posterior = torch.empty_like(post_sorted)
     posterior[order] = post_sorted
     del post_sorted, xs, x2s
@@ -566,7 +575,8 @@ def _result(posterior: torch.Tensor, params: _Params, small: torch.Tensor,
 def _fit_binned(x: torch.Tensor, groups: torch.Tensor, counts: torch.Tensor,
                 num_groups: int, num_bins: int, max_iter: int, tol: float,
                 reg_covar: float, normalize: bool, min_count: int,
-                dtype: torch.dtype = torch.float64) -> GMMFit:
+                dtype: torch.dtype = torch.float64,
+                chunk_size: int = 1 << 18) -> GMMFit:
     """:func:`fit_gmm_1d` on per-set histograms (``num_bins`` given).
 
     Every set's range ``[min, max]`` is cut into ``num_bins`` equal bins;
@@ -668,23 +678,10 @@ def _fit_binned(x: torch.Tensor, groups: torch.Tensor, counts: torch.Tensor,
     params, em = _run_em(params, degenerate, e_step, sum_x, sum_x2, n_f,
                          max_iter, tol, reg_covar)
 
-    # final E-step per entry: posterior of the small-mean component,
-    # sigmoid(A v^2 + B v + C); degenerate sets: A = B = 0, C = +inf (1)
+    # the final E-step at every entry's own value
     small = params.mu1 < params.mu0
-    a, b, c = params.quadratic()
-    sign = torch.where(small, 1.0, -1.0).to(dtype)
-    zero = torch.zeros_like(n_f)
-    coef = [sign * (t[1] - t[0]) for t in (a, b, c)]
-    coef[0] = torch.where(degenerate, zero, coef[0])
-    coef[1] = torch.where(degenerate, zero, coef[1])
-    coef[2] = torch.where(degenerate, torch.full_like(zero, math.inf),
-                          coef[2])
-    coef = [torch.nan_to_num(t, nan=math.inf).to(x.dtype) for t in coef]
-    logit = coef[0].index_select(0, groups) * values
-    logit += coef[1].index_select(0, groups)
-    logit *= values
-    logit += coef[2].index_select(0, groups)
-    posterior = torch.sigmoid_(logit)
+    posterior = _posterior_small(values, groups, params, small, degenerate,
+                                 chunk_size)
     del values
     shift = (torch.zeros_like(low) if normalize else low).to(dtype)
     return _result(posterior, params, small, degenerate, em, shift,
@@ -720,12 +717,17 @@ def label_gmm_groups(observed: torch.Tensor) -> Tuple[torch.Tensor,
     k and ``K + k`` for a negative (unknown labels, -1, belong to no set).
     """
     observed = torch.as_tensor(observed)
+    index = torch.nonzero(observed.reshape(-1) >= 0).squeeze(1)
+    return index, _label_group_ids(observed).reshape(-1)[index]
+
+
+def _label_group_ids(observed: torch.Tensor) -> torch.Tensor:
+    """``(N, K)`` mixture id of every label of a tri-state ``(N, K)``
+    matrix: ``k`` where it is positive, ``K + k`` elsewhere (the caller
+    sets unknown labels apart)."""
     num_classes = observed.size(1)
-    flat = observed.reshape(-1)
-    index = torch.nonzero(flat >= 0).squeeze(1)
-    cls = index % num_classes
-    groups = torch.where(flat[index] == 1, cls, cls + num_classes)
-    return index, groups
+    classes = torch.arange(num_classes, device=observed.device)
+    return torch.where(observed == 1, classes, classes + num_classes)
 
 
 def _fit_label_gmms_dense(losses: torch.Tensor, observed: torch.Tensor,
@@ -739,8 +741,7 @@ def _fit_label_gmms_dense(losses: torch.Tensor, observed: torch.Tensor,
     labels (unknown ones ``unknown_value``) and its per-mixture fields have
     the ``2K`` mixtures."""
     num_classes = losses.size(1)
-    classes = torch.arange(num_classes, device=losses.device)
-    groups = torch.where(observed == 1, classes, classes + num_classes)
+    groups = _label_group_ids(observed)
     groups = torch.where(observed >= 0, groups,
                          torch.full_like(groups, 2 * num_classes))
     fit = fit_gmm_1d(losses.reshape(-1), groups.reshape(-1),
