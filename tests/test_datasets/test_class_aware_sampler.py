@@ -91,7 +91,7 @@ def test_ranks_get_disjoint_shards_covering_the_epoch(monkeypatch):
     shards = []
     for rank in range(3):
         monkeypatch.setattr(
-            'mlimb_mm.datasets.samplers.class_aware_sampler.get_dist_info',
+            'mlimb_mm.datasets.samplers.class_members.get_dist_info',
             lambda rank=rank: (rank, 3))
         sampler = ClassAwareSampler(dataset, seed=7)
         shards.append(list(sampler))

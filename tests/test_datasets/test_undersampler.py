@@ -7,7 +7,7 @@ from mmpretrain.registry import DATA_SAMPLERS
 import mlimb_mm  # noqa: F401
 from mlimb_mm.datasets.samplers import ClassUndersampler
 
-MODULE = 'mlimb_mm.datasets.samplers.undersampler'
+MODULE = 'mlimb_mm.datasets.samplers.class_members'  # get_dist_info
 
 
 class LabelsOnly:

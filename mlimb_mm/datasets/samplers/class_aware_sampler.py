@@ -1,17 +1,15 @@
 import math
-from typing import Iterator, Optional
+from typing import Optional
 
 import numpy as np
-from mmengine.dist import get_dist_info, sync_random_seed
 from mmpretrain.registry import DATA_SAMPLERS
-from torch.utils.data import Sampler
 
-from .class_members import ClassMembers, dataset_positive_labels
-from .sharding import rank_shard, shard_sizes
+from .class_members import ClassSampler
+from .sharding import shard_sizes
 
 
 @DATA_SAMPLERS.register_module()
-class ClassAwareSampler(Sampler):
+class ClassAwareSampler(ClassSampler):
     """Class-aware re-sampling for multi-label data (Shen et al. 2016), as
     used by the Distribution-Balanced loss (Wu et al. 2020, §3.1).
 
@@ -53,19 +51,10 @@ class ClassAwareSampler(Sampler):
         if reduce <= 0:
             raise ValueError(f'ClassAwareSampler: reduce must be > 0, got '
                              f'{reduce}.')
-        self.rank, self.world_size = get_dist_info()
-        self.dataset = dataset
+        super().__init__(dataset, seed, round_up)
         self.reduce = reduce
-        self.seed = sync_random_seed() if seed is None else seed
-        self.round_up = round_up
-        self.epoch = 0
-        self.members = ClassMembers(dataset_positive_labels(dataset))
         self.classes = np.flatnonzero(self.members.counts > 0)
         self.num_empty_classes = self.members.num_classes - len(self.classes)
-        if len(self.classes) == 0:
-            raise ValueError(
-                f'ClassAwareSampler: {type(dataset).__name__} has no '
-                'positive label at all.')
         max_size = int(self.members.counts.max())
         self.epoch_draws = math.ceil(max_size * len(self.classes) / reduce)
         self.num_samples, self.total_size = shard_sizes(
@@ -90,15 +79,5 @@ class ClassAwareSampler(Sampler):
             indices[where] = self.members.draw_cycling(cls, len(where), rng)
         return indices
 
-    def __iter__(self) -> Iterator[int]:
-        return iter(
-            rank_shard(
-                self.epoch_indices(self.epoch), self.rank, self.world_size,
-                self.round_up))
-
     def __len__(self) -> int:
         return self.num_samples
-
-    def set_epoch(self, epoch: int) -> None:
-        """Makes every epoch different and reproducible."""
-        self.epoch = epoch

@@ -1,6 +1,11 @@
+from typing import Iterator, Optional
+
 import numpy as np
+from mmengine.dist import get_dist_info, sync_random_seed
+from torch.utils.data import Sampler
 
 from ..label_utils import POSITIVE
+from .sharding import rank_shard
 
 
 def dataset_positive_labels(dataset) -> np.ndarray:
@@ -49,3 +54,45 @@ class ClassMembers:
         cycles = -(-num_draws // len(members))
         return np.concatenate(
             [rng.permutation(members) for _ in range(cycles)])[:num_draws]
+
+
+class ClassSampler(Sampler):
+    """Base of the class-based samplers: the dataset's :class:`ClassMembers`,
+    a seed shared by all ranks and a full epoch of indices generated from
+    ``(seed, epoch)`` by :meth:`epoch_indices` (the same on every rank), of
+    which rank ``r`` takes positions ``r, r + W, ...``
+    (:func:`~.sharding.rank_shard`).
+
+    Args:
+        dataset: A dataset with ``get_tristate_labels()`` or
+            ``get_cat_ids()``; it must have a positive label.
+        seed (int, optional): Seed shared by all ranks; a synchronised
+            random seed when None.
+        round_up (bool): Pad the epoch to a multiple of the world size.
+    """
+
+    def __init__(self, dataset, seed: Optional[int], round_up: bool):
+        self.rank, self.world_size = get_dist_info()
+        self.dataset = dataset
+        self.seed = sync_random_seed() if seed is None else seed
+        self.round_up = round_up
+        self.epoch = 0
+        self.members = ClassMembers(dataset_positive_labels(dataset))
+        if len(self.members.images) == 0:
+            raise ValueError(
+                f'{type(self).__name__}: {type(dataset).__name__} has no '
+                'positive label at all.')
+
+    def epoch_indices(self, epoch: int) -> np.ndarray:
+        """The full epoch (all ranks) of dataset indices."""
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(
+            rank_shard(
+                self.epoch_indices(self.epoch), self.rank, self.world_size,
+                self.round_up))
+
+    def set_epoch(self, epoch: int) -> None:
+        """Makes every epoch different and reproducible."""
+        self.epoch = epoch

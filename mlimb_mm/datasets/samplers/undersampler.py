@@ -1,16 +1,14 @@
-from typing import Iterator, Optional
+from typing import Optional
 
 import numpy as np
-from mmengine.dist import get_dist_info, sync_random_seed
 from mmpretrain.registry import DATA_SAMPLERS
-from torch.utils.data import Sampler
 
-from .class_members import ClassMembers, dataset_positive_labels
-from .sharding import rank_shard, shard_sizes
+from .class_members import ClassSampler
+from .sharding import shard_sizes
 
 
 @DATA_SAMPLERS.register_module()
-class ClassUndersampler(Sampler):
+class ClassUndersampler(ClassSampler):
     """The under-sampling baseline of PLM (Duarte et al., §3.1, Tables 1-2):
     "for each epoch, we select S samples from each class (without
     duplication)".
@@ -60,23 +58,14 @@ class ClassUndersampler(Sampler):
                 samples_per_class < 1:
             raise ValueError('ClassUndersampler: samples_per_class must be a '
                              f'positive int, got {samples_per_class!r}.')
-        self.rank, self.world_size = get_dist_info()
-        self.dataset = dataset
+        super().__init__(dataset, seed, round_up)
         self.samples_per_class = int(samples_per_class)
-        self.seed = sync_random_seed() if seed is None else seed
-        self.round_up = round_up
-        self.members = ClassMembers(dataset_positive_labels(dataset))
-        if len(self.members.images) == 0:
-            raise ValueError(
-                f'ClassUndersampler: {type(dataset).__name__} has no '
-                'positive label at all.')
         # class of every entry of members.images (CSR order)
         self._entry_class = np.repeat(np.arange(self.members.num_classes),
                                       self.members.counts)
         self._entry_rank_base = np.repeat(self.members.offsets[:-1],
                                           self.members.counts)
         self._cache = None  # (epoch, indices)
-        self.set_epoch(0)
 
     def epoch_indices(self, epoch: int) -> np.ndarray:
         """The full epoch (all ranks, before padding) of dataset indices:
@@ -94,17 +83,7 @@ class ClassUndersampler(Sampler):
         self._cache = (epoch, indices)
         return indices
 
-    def __iter__(self) -> Iterator[int]:
-        return iter(
-            rank_shard(
-                self.epoch_indices(self.epoch), self.rank, self.world_size,
-                self.round_up))
-
     def __len__(self) -> int:
         return shard_sizes(
             len(self.epoch_indices(self.epoch)), self.rank, self.world_size,
             self.round_up)[0]
-
-    def set_epoch(self, epoch: int) -> None:
-        """Makes every epoch different and reproducible."""
-        self.epoch = epoch
