@@ -32,3 +32,16 @@ def check_tristate(tristate, num_classes, where):
         raise ValueError(f'{where}: labels must be 1, 0 or -1; got '
                          f'{np.unique(tristate[bad]).tolist()}.')
     return tristate.astype(np.int8)
+
+
+def check_missing_as(name: str, missing_as: str, applies: bool,
+                     where: str) -> None:
+    """Check a wrapper's ``missing_as`` option: ``'unknown'`` (-1) or
+    ``'negative'`` (0), the latter only where it ``applies`` (``where``
+    names that setting in the error)."""
+    if missing_as not in ('unknown', 'negative'):
+        raise ValueError(f"{name}: missing_as must be 'unknown' or "
+                         f"'negative', got {missing_as!r}.")
+    if missing_as != 'unknown' and not applies:
+        raise ValueError(f'{name}: missing_as={missing_as!r} applies to '
+                         f'{where} only.')

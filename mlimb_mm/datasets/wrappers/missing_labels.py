@@ -19,7 +19,7 @@ import numpy as np
 from mmengine.dataset import BaseDataset, force_full_init
 from mmpretrain.registry import DATASETS
 
-from ..label_utils import NEGATIVE, POSITIVE, UNKNOWN
+from ..label_utils import NEGATIVE, POSITIVE, UNKNOWN, check_missing_as
 from .base_label_wrapper import BaseLabelWrapper
 
 
@@ -207,12 +207,8 @@ class MissingLabelDataset(BaseLabelWrapper):
             raise ValueError(f"{name}: mode 'spl' keeps exactly one positive "
                              f'per image; min_positives={min_positives} '
                              'does not apply.')
-        if missing_as not in ('unknown', 'negative'):
-            raise ValueError(f"{name}: missing_as must be 'unknown' or "
-                             f"'negative', got {missing_as!r}.")
-        if missing_as != 'unknown' and mode != 'missing_positives':
-            raise ValueError(f"{name}: missing_as={missing_as!r} applies to "
-                             f"mode 'missing_positives' only.")
+        check_missing_as(name, missing_as, mode == 'missing_positives',
+                         "mode 'missing_positives'")
         self.mode = mode
         self.keep_ratio = None if keep_ratio is None else float(keep_ratio)
         self.missing_rate = (None if missing_rate is None else

@@ -13,7 +13,7 @@ from mmengine.logging import MMLogger
 from mmpretrain.registry import DATASETS
 from scipy import sparse
 
-from ..label_utils import NEGATIVE, POSITIVE, UNKNOWN
+from ..label_utils import NEGATIVE, POSITIVE, UNKNOWN, check_missing_as
 from .base_label_wrapper import BaseLabelWrapper
 
 NOISE_TYPES = ('mislabel', 'flip', 'single_positive')
@@ -332,12 +332,9 @@ class NoisyLabelDataset(BaseLabelWrapper):
                  calibration_tol: float = 1e-4,
                  lazy_init: bool = False):
         check_noise_args(noise_type, rho, empty_images)
-        if missing_as not in ('unknown', 'negative'):
-            raise ValueError("NoisyLabelDataset: missing_as must be "
-                             f"'unknown' or 'negative', got {missing_as!r}.")
-        if missing_as != 'unknown' and noise_type != 'single_positive':
-            raise ValueError('NoisyLabelDataset: missing_as is an option of '
-                             "noise_type='single_positive' only.")
+        check_missing_as('NoisyLabelDataset', missing_as,
+                         noise_type == 'single_positive',
+                         "noise_type='single_positive'")
         self.missing_as = missing_as
         self.noise_type = noise_type
         self.rho = float(rho)
@@ -449,7 +446,6 @@ class NoisyLabelDataset(BaseLabelWrapper):
         counts = stats['class_counts']
         moves = stats['moves']
         requested = stats['requested_matrix']
-        num_classes = len(counts)
         total = int(counts.sum())
         moved = moves.sum(1)
         with np.errstate(divide='ignore', invalid='ignore'):
