@@ -156,20 +156,11 @@ def train(method, seed, args, threads=None):
             f'train_cfg.max_epochs={args.epochs}',
             f'train_cfg.val_interval={args.epochs}'
         ]
-    command = [
-        sys.executable,
-        osp.join(REPO, 'tools/train.py'),
-        osp.join(REPO, METHODS[method]), '--work-dir', work_dir,
-        '--cfg-options', *options
-    ]
-    print(f'[{method} seed {seed}] {" ".join(command)}', flush=True)
-    env = dict(os.environ)
-    if threads:
-        env['OMP_NUM_THREADS'] = env['MKL_NUM_THREADS'] = str(threads)
     start = time.time()
-    with open(osp.join(args.work_dir, f'{method}_seed{seed}.log'), 'w') as log:
-        subprocess.run(command, check=True, stdout=log,
-                       stderr=subprocess.STDOUT, env=env)
+    run_train(METHODS[method], work_dir,
+              osp.join(args.work_dir, f'{method}_seed{seed}.log'),
+              f'{method} seed {seed}', threads,
+              ['--cfg-options', *options])
     metrics = final_metrics(work_dir)
     metrics['minutes'] = (time.time() - start) / 60
     with open(done, 'w') as f:
@@ -178,6 +169,24 @@ def train(method, seed, args, threads=None):
           f'{metrics.get("mAP_few", float("nan")):.2f} '
           f'({metrics["minutes"]:.1f} min)', flush=True)
     return metrics
+
+
+def run_train(config, work_dir, log_path, name, threads=None, extra=()):
+    """``tools/train.py CONFIG --work-dir WORK_DIR EXTRA`` in a subprocess
+    (``threads`` torch threads), its output in ``log_path``."""
+    command = [
+        sys.executable,
+        osp.join(REPO, 'tools/train.py'),
+        osp.join(REPO, config), '--work-dir', work_dir, *extra
+    ]
+    print(f'[{name}] {" ".join(command)}', flush=True)
+    env = dict(os.environ)
+    if threads:
+        env['OMP_NUM_THREADS'] = env['MKL_NUM_THREADS'] = str(threads)
+    os.makedirs(osp.dirname(osp.abspath(log_path)), exist_ok=True)
+    with open(log_path, 'w') as log:
+        subprocess.run(command, check=True, stdout=log,
+                       stderr=subprocess.STDOUT, env=env)
 
 
 def pretrained_checkpoint(args):
@@ -189,19 +198,9 @@ def ensure_pretrained(args, threads=None):
     checkpoint = pretrained_checkpoint(args)
     if osp.exists(checkpoint):
         return checkpoint
-    command = [
-        sys.executable,
-        osp.join(REPO, 'tools/train.py'),
-        osp.join(REPO, PRETRAIN_CONFIG), '--work-dir', args.pretrain_dir
-    ]
-    print(f'[pretrain] {" ".join(command)}', flush=True)
-    env = dict(os.environ)
-    if threads:
-        env['OMP_NUM_THREADS'] = env['MKL_NUM_THREADS'] = str(threads)
-    os.makedirs(args.pretrain_dir, exist_ok=True)
-    with open(osp.join(args.pretrain_dir, 'pretrain.log'), 'w') as log:
-        subprocess.run(command, check=True, stdout=log,
-                       stderr=subprocess.STDOUT, env=env)
+    run_train(PRETRAIN_CONFIG, args.pretrain_dir,
+              osp.join(args.pretrain_dir, 'pretrain.log'), 'pretrain',
+              threads)
     if not osp.exists(checkpoint):
         raise FileNotFoundError(f'pre-training wrote no {checkpoint}')
     return checkpoint

@@ -13,7 +13,6 @@ import os
 import os.path as osp
 import sys
 import warnings
-from copy import deepcopy
 
 warnings.filterwarnings('ignore', message='Fail to import ``MultiScale')
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))

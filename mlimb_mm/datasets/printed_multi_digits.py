@@ -1,4 +1,4 @@
-from typing import List, Tuple
+from typing import List
 
 import cv2
 import numpy as np
@@ -118,11 +118,3 @@ class PrintedMultiDigits(LongTailMultiDigits):
             f'Seed: \t{self.seed}',
         ]
 
-
-def printed_digit_examples(num: int = 10,
-                           seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
-    """``num`` printed 8x8 digits and their classes (for a quick look)."""
-    rng = np.random.default_rng(seed)
-    classes = np.arange(num) % len(DIGIT_CLASSES)
-    return np.stack([render_printed_digit(int(c), rng)
-                     for c in classes]), classes

@@ -2,7 +2,6 @@ import json
 
 import numpy as np
 import pytest
-from mmpretrain.registry import DATASETS
 
 from mlimb_mm.datasets import LongTailMultiDigits
 from mlimb_mm.datasets.wrappers import BaseLabelWrapper

@@ -1,7 +1,6 @@
 import os
 import os.path as osp
 import subprocess
-import sys
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BASE_CONFIG = osp.join(REPO, 'configs/baseline/resnet18_digits_lt_bce.py')

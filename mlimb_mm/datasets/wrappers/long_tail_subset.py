@@ -3,7 +3,7 @@ benchmarks (Wu et al. 2020, "Distribution-Balanced Loss", §4.1 and
 appendix A.1)."""
 import json
 import os.path as osp
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mmengine.dataset import BaseDataset

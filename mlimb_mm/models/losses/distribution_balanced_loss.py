@@ -8,7 +8,7 @@ produced Table 1) differ, the project's ``METHODS.md`` §1 decides, and this
 module follows it.
 """
 import json
-from typing import Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 import torch
