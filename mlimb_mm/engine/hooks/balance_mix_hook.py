@@ -290,7 +290,7 @@ class BalanceMixHook(Hook):
         gmm_cfg (dict, optional): ``fit_label_gmms`` / ``fit_gmm_1d``
             keyword arguments (``max_iter``, ``tol``, ``reg_covar`` ...;
             the DivideMix defaults of ``METHODS.md``). ``num_bins``
-            defaults to 4096 (the histogram fit, 13x faster than a loop of
+            defaults to 4096 (the histogram fit, 17-21x faster than a loop of
             scikit-learn fits at COCO scale, ``tools/benchmark_gmm.py``);
             ``num_bins=None`` fits the entries exactly.
         seed (int, optional): Seed of the views and of the mixing draws
