@@ -5,9 +5,9 @@
 # then B = 64 from the confidence-based minority sampler (Eq. 2-4,
 # BalanceMixSampler). BalanceMixDataPreprocessor mixes them pair by pair,
 # Eq. (5) (lam = max(lam', 1 - lam'), lam' ~ Beta(4, 4)), so the model
-# trains on 64 mixed images per step: 20 steps per epoch, 30 epochs = 600
+# trains on 64 mixed images per step: 20 steps per epoch, 90 epochs = 1800
 # iterations as the BCE baseline (same pre-trained backbone and schedule,
-# ./resnet18_digits_lt_noisy_bce.py). Warm-up: 6 epochs (1/5, as COCO's
+# ./resnet18_digits_lt_noisy_bce.py). Warm-up: 18 epochs (1/5, as COCO's
 # 10/50). From the end of the warm-up on, BalanceMixHook runs one pass over
 # the training set per epoch (losses + two RandAugment views of the same
 # loaded images), fits the 2K GMMs and writes the refined targets/weights
@@ -30,7 +30,7 @@ auto_scale_lr = dict(base_batch_size=2 * batch_size_per_half)
 
 balancemix = dict(
     type='BalanceMixHook',
-    warmup_epochs=6,
+    warmup_epochs=18,
     tau=0.975,
     use_clean=True,
     use_relabel=True,
