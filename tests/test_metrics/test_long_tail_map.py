@@ -3,7 +3,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from mmengine.logging import MMLogger
 from mmpretrain.evaluation import VOCAveragePrecision
 from mmpretrain.registry import DATASETS, METRICS
 from mmpretrain.structures import DataSample
@@ -11,6 +10,8 @@ from sklearn.metrics import average_precision_score
 
 from mlimb_mm.evaluation.metrics import (LongTailMultiLabelMetric,
                                          average_precision, long_tail_groups)
+
+from metric_samples import run_metric, to_samples
 
 
 def sk_ap(scores, tristate):
@@ -36,36 +37,6 @@ def random_data(n=300, k=12, decimals=1, unknown=0.0, seed=0):
     return scores, tristate
 
 
-def to_samples(scores, tristate):
-    samples = []
-    for s, t in zip(scores, tristate):
-        t = torch.as_tensor(t, dtype=torch.int8)
-        sample = DataSample().set_gt_label(
-            torch.nonzero(t == 1).flatten()).set_gt_score(
-                (t == 1).float()).set_pred_score(torch.as_tensor(s))
-        sample.set_field(t, 'gt_tristate')
-        samples.append(sample.to_dict())
-    return samples
-
-
-def run_metric(metric, samples, batch=7):
-    for i in range(0, len(samples), batch):
-        metric.process(None, samples[i:i + batch])
-    return metric.evaluate(len(samples))
-
-
-@pytest.fixture
-def warnings_log(monkeypatch):
-    messages = []
-    logger = MMLogger.get_current_instance()
-    original = logger.warning
-
-    def capture(msg, *args, **kwargs):
-        messages.append(str(msg))
-        return original(msg, *args, **kwargs)
-
-    monkeypatch.setattr(logger, 'warning', capture)
-    return messages
 
 
 # --------------------------------------------------------------------------
@@ -171,7 +142,7 @@ def test_metric_groups_through_evaluate():
     ref = sk_ap(scores, tristate) * 100
     metric = METRICS.build(
         dict(type='LongTailMultiLabelMetric', class_counts=COUNTS))
-    res = run_metric(metric, to_samples(scores, tristate))
+    res = run_metric(metric, to_samples(scores, tristate), batch=7)
     assert set(res) == {
         'multi-label/mAP', 'multi-label/mAP_many', 'multi-label/mAP_medium',
         'multi-label/mAP_few'
@@ -188,7 +159,7 @@ def test_metric_groups_through_evaluate():
 def test_metric_without_counts_only_map_and_classwise():
     scores, tristate = random_data(n=100, k=5, seed=8)
     metric = LongTailMultiLabelMetric(classwise=True, prefix='lt')
-    res = run_metric(metric, to_samples(scores, tristate))
+    res = run_metric(metric, to_samples(scores, tristate), batch=7)
     assert set(res) == {'lt/mAP', 'lt/AP_classwise'}
     ref = sk_ap(scores, tristate) * 100
     np.testing.assert_allclose(res['lt/AP_classwise'], ref, atol=1e-9)
@@ -202,7 +173,7 @@ def test_metric_class_without_positive_excluded(warnings_log):
     assert np.isnan(ref[6]) and not np.isnan(np.delete(ref, 6)).any()
     metric = LongTailMultiLabelMetric(class_counts=COUNTS, classwise=True)
     metric.dataset_meta = dict(classes=[f'c{i}' for i in range(8)])
-    res = run_metric(metric, to_samples(scores, tristate))
+    res = run_metric(metric, to_samples(scores, tristate), batch=7)
     assert res['multi-label/mAP'] == pytest.approx(
         np.nanmean(ref), abs=1e-9)
     assert res['multi-label/mAP_few'] == pytest.approx(
@@ -215,13 +186,13 @@ def test_metric_empty_group_has_no_key(warnings_log):
     scores, tristate = random_data(n=80, k=4, seed=10)
     metric = LongTailMultiLabelMetric(class_counts=[500, 300, 50, 30])
     samples = to_samples(scores, tristate)
-    res = run_metric(metric, samples)
+    res = run_metric(metric, samples, batch=7)
     assert 'multi-label/mAP_few' not in res
     assert 'multi-label/mAP_many' in res and 'multi-label/mAP_medium' in res
     assert all(not np.isnan(v) for v in res.values())
     n_warn = sum('few-shot' in m for m in warnings_log)
     assert n_warn == 1
-    run_metric(metric, samples)  # warned once only
+    run_metric(metric, samples, batch=7)  # warned once only
     assert sum('few-shot' in m for m in warnings_log) == 1
 
 
@@ -242,11 +213,11 @@ def test_metric_voc_style_samples():
             difficult, 'gt_label_difficult', field_type='metainfo')
         samples.append(
             sample.set_pred_score(torch.from_numpy(scores[i])).to_dict())
-    res = run_metric(LongTailMultiLabelMetric(), samples)
+    res = run_metric(LongTailMultiLabelMetric(), samples, batch=7)
     ref = sk_ap(scores, tristate) * 100
     assert res['multi-label/mAP'] == pytest.approx(ref.mean(), abs=1e-9)
     # Without ties, mmpretrain's VOC AP (difficult ignored) agrees.
-    voc = run_metric(VOCAveragePrecision(), samples)
+    voc = run_metric(VOCAveragePrecision(), samples, batch=7)
     assert res['multi-label/mAP'] == pytest.approx(
         voc['multi-label/mAP'], abs=1e-3)
 
@@ -259,7 +230,7 @@ def test_metric_class_counts_file(tmp_path, as_dict):
     scores, tristate = random_data(n=150, k=8, seed=12)
     res = run_metric(
         LongTailMultiLabelMetric(class_counts_file=str(path)),
-        to_samples(scores, tristate))
+        to_samples(scores, tristate), batch=7)
     ref = sk_ap(scores, tristate) * 100
     assert res['multi-label/mAP_medium'] == pytest.approx(
         ref[[2, 3, 4]].mean(), abs=1e-9)
@@ -309,13 +280,13 @@ def test_metric_train_dataset(ds_type):
     assert _CountsDataset.built == 0  # built lazily
     scores, tristate = random_data(n=150, k=8, seed=13)
     samples = to_samples(scores, tristate)
-    res = run_metric(metric, samples)
+    res = run_metric(metric, samples, batch=7)
     ref = sk_ap(scores, tristate) * 100
     assert res['multi-label/mAP_many'] == pytest.approx(
         ref[[0, 1]].mean(), abs=1e-9)
     assert res['multi-label/mAP_few'] == pytest.approx(
         ref[[5, 6, 7]].mean(), abs=1e-9)
-    run_metric(metric, samples)
+    run_metric(metric, samples, batch=7)
     assert _CountsDataset.built == (ds_type == '_TestLTMapCountsDataset')
 
 
@@ -327,4 +298,4 @@ def test_metric_bad_arguments(tmp_path):
     metric = LongTailMultiLabelMetric(class_counts=COUNTS[:5])
     scores, tristate = random_data(n=30, k=8, seed=14)
     with pytest.raises(ValueError):
-        run_metric(metric, to_samples(scores, tristate))
+        run_metric(metric, to_samples(scores, tristate), batch=7)

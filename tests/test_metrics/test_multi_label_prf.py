@@ -3,13 +3,14 @@ import json
 import numpy as np
 import pytest
 import torch
-from mmengine.logging import MMLogger
 from mmpretrain.registry import DATASETS, METRICS
 from mmpretrain.structures import DataSample
 from sklearn.metrics import precision_recall_fscore_support
 
 from mlimb_mm.evaluation.metrics import (MultiLabelPRFMetric, exact_match,
                                          precision_recall_f1)
+
+from metric_samples import run_metric, to_samples
 
 
 def random_data(n=200, k=8, unknown=0.0, seed=0):
@@ -33,36 +34,6 @@ def sk_prf(scores, tristate, thr=0.5):
     return out
 
 
-def to_samples(scores, tristate):
-    samples = []
-    for s, t in zip(scores, tristate):
-        t = torch.as_tensor(t, dtype=torch.int8)
-        sample = DataSample().set_gt_label(
-            torch.nonzero(t == 1).flatten()).set_gt_score(
-                (t == 1).float()).set_pred_score(torch.as_tensor(s))
-        sample.set_field(t, 'gt_tristate')
-        samples.append(sample.to_dict())
-    return samples
-
-
-def run_metric(metric, samples, batch=9):
-    for i in range(0, len(samples), batch):
-        metric.process(None, samples[i:i + batch])
-    return metric.evaluate(len(samples))
-
-
-@pytest.fixture
-def warnings_log(monkeypatch):
-    messages = []
-    logger = MMLogger.get_current_instance()
-    original = logger.warning
-
-    def capture(msg, *args, **kwargs):
-        messages.append(str(msg))
-        return original(msg, *args, **kwargs)
-
-    monkeypatch.setattr(logger, 'warning', capture)
-    return messages
 
 
 def test_prf_matches_sklearn_fully_known():
@@ -127,7 +98,7 @@ def test_metric_through_evaluate():
     ref = sk_prf(scores, tristate) * 100
     metric = METRICS.build(
         dict(type='MultiLabelPRFMetric', class_counts=COUNTS, classwise=True))
-    res = run_metric(metric, to_samples(scores, tristate))
+    res = run_metric(metric, to_samples(scores, tristate), batch=9)
     names = ('precision', 'recall', 'f1')
     for i, name in enumerate(names):
         assert res[f'multi-label/{name}'] == pytest.approx(
@@ -146,7 +117,7 @@ def test_metric_num_least_and_thr():
     scores, tristate = random_data(n=150, seed=4)
     metric = MultiLabelPRFMetric(
         thr=0.3, num_least_frequent=1, class_counts=COUNTS, prefix='plm')
-    res = run_metric(metric, to_samples(scores, tristate))
+    res = run_metric(metric, to_samples(scores, tristate), batch=9)
     ref = sk_prf(scores, tristate, thr=0.3) * 100
     assert res['plm/f1_least'] == pytest.approx(ref[2, 3], abs=1e-9)
     assert res['plm/precision'] == pytest.approx(ref[0].mean(), abs=1e-9)
@@ -154,7 +125,8 @@ def test_metric_num_least_and_thr():
 
 def test_metric_without_counts():
     scores, tristate = random_data(n=50, seed=5)
-    res = run_metric(MultiLabelPRFMetric(), to_samples(scores, tristate))
+    res = run_metric(MultiLabelPRFMetric(), to_samples(scores, tristate),
+                     batch=9)
     assert set(res) == {
         'multi-label/precision', 'multi-label/recall', 'multi-label/f1',
         'multi-label/exact_match'
@@ -167,7 +139,7 @@ def test_metric_class_without_positive_excluded(warnings_log):
     ref = sk_prf(scores, tristate) * 100
     metric = MultiLabelPRFMetric(class_counts=COUNTS)
     metric.dataset_meta = dict(classes=[f'c{i}' for i in range(8)])
-    res = run_metric(metric, to_samples(scores, tristate))
+    res = run_metric(metric, to_samples(scores, tristate), batch=9)
     keep = [0, 1, 2, 4, 5, 6, 7]
     assert res['multi-label/precision'] == pytest.approx(
         ref[0, keep].mean(), abs=1e-9)
@@ -184,7 +156,7 @@ def test_metric_voc_style_samples():
         sample.set_field(
             difficult, 'gt_label_difficult', field_type='metainfo')
         samples.append(sample.set_pred_score(torch.from_numpy(s)).to_dict())
-    res = run_metric(MultiLabelPRFMetric(classwise=True), samples)
+    res = run_metric(MultiLabelPRFMetric(classwise=True), samples, batch=9)
     # class 2: sample 0 difficult (ignored), sample 1 positive & difficult
     # (stays positive) but predicted negative.
     assert res['multi-label/precision_classwise'] == [100.0, 100.0, 0.0]
@@ -215,7 +187,7 @@ def test_metric_count_sources(tmp_path, source):
         metric = MultiLabelPRFMetric(
             train_dataset=dict(type='_TestPRFCountsDataset', counts=COUNTS))
     scores, tristate = random_data(n=100, seed=7)
-    res = run_metric(metric, to_samples(scores, tristate))
+    res = run_metric(metric, to_samples(scores, tristate), batch=9)
     ref = sk_prf(scores, tristate) * 100
     assert res['multi-label/recall_least'] == pytest.approx(
         ref[1, [3, 1, 5]].mean(), abs=1e-9)
