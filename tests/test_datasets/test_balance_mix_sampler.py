@@ -3,24 +3,13 @@ rank shards, per-epoch seeding, state."""
 import numpy as np
 import pytest
 import torch
+from fake_datasets import FakeTriStateDataset
 
 import mlimb_mm  # noqa: F401
 from mlimb_mm.datasets.samplers import BalanceMixSampler, MinoritySampler
 from mlimb_mm.datasets.samplers import balance_mix_sampler as bms_mod
 from mlimb_mm.datasets.samplers import minority_sampler as ms_mod
 from mmpretrain.registry import DATA_SAMPLERS
-
-
-class FakeDataset:
-
-    def __init__(self, labels):
-        self.labels = np.ascontiguousarray(labels, dtype=np.int8)
-
-    def __len__(self):
-        return len(self.labels)
-
-    def get_tristate_labels(self):
-        return self.labels
 
 
 def make_dataset(num=40, seed=0):
@@ -30,7 +19,7 @@ def make_dataset(num=40, seed=0):
     labels[: num // 8, 2] = 1  # a rare class
     labels[rng.random(num) < 0.5, 1] = 1
     labels[: num // 8, :2] = -1  # rare images: only the rare label known
-    return FakeDataset(labels)
+    return FakeTriStateDataset(labels)
 
 
 def steps_of(sampler):

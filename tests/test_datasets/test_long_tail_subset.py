@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pytest
+from fake_datasets import FakeTriStateDataset
 from mmengine.config import Config
 from mmpretrain.registry import DATASETS
 
@@ -17,43 +18,6 @@ from mlimb_mm.datasets.wrappers.long_tail_subset import (
     pareto_reference_sizes, resample_probability)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-
-class FakeDataset:
-    """The least a source needs: tri-state labels, data infos, metainfo,
-    full_init, pipeline. ``fields`` picks which id fields the infos carry
-    (``'img_id'``, ``'img_path'``; none: matched by index)."""
-
-    def __init__(self, labels, fields=('img_id', 'img_path'), classes=None):
-        self.labels = np.asarray(labels, np.int8)
-        self.fields = fields
-        self.classes = classes or tuple(
-            f'c{k}' for k in range(self.labels.shape[1]))
-        self.init_calls = 0
-
-    @property
-    def metainfo(self):
-        return dict(classes=self.classes)
-
-    def full_init(self):
-        self.init_calls += 1
-
-    def pipeline(self, info):
-        return info
-
-    def __len__(self):
-        return len(self.labels)
-
-    def get_tristate_labels(self):
-        return self.labels
-
-    def get_data_info(self, idx):
-        info = dict(gt_tristate=self.labels[idx].copy())
-        if 'img_id' in self.fields:
-            info['img_id'] = 1000 + idx
-        if 'img_path' in self.fields:
-            info['img_path'] = f'images/{idx:05d}.jpg'
-        return info
 
 
 def single_label_source(sizes):
@@ -126,7 +90,7 @@ def test_resample_probability_is_eq1():
 # -- the subset ---------------------------------------------------------------
 def test_without_cooccurrence_every_class_meets_its_target():
     sizes = np.array([300, 120, 260, 90, 200, 150, 60, 40])
-    source = FakeDataset(single_label_source(sizes))
+    source = FakeTriStateDataset(single_label_source(sizes))
     subset = LongTailSubsetDataset(source, alpha=6, max_size=250,
                                    min_size=3, rank_by='size')
     report = subset.report()
@@ -143,7 +107,7 @@ def test_without_cooccurrence_every_class_meets_its_target():
 
 def test_cooccurring_source_follows_the_curve_tail_exact():
     labels = cooccurring_source(num_classes=20, extra=0.02)
-    subset = LongTailSubsetDataset(FakeDataset(labels), alpha=6,
+    subset = LongTailSubsetDataset(FakeTriStateDataset(labels), alpha=6,
                                    max_size=250, seed=1)
     report = subset.report()
     pos = labels == 1
@@ -177,7 +141,7 @@ def test_cooccurring_source_follows_the_curve_tail_exact():
     assert report['max_abs_deviation'] == np.abs(realised - target).max()
     json.dumps(report)
     # more sweeps (ours, not the paper's) bring the head nearer its target
-    swept = LongTailSubsetDataset(FakeDataset(labels), alpha=6,
+    swept = LongTailSubsetDataset(FakeTriStateDataset(labels), alpha=6,
                                   max_size=250, seed=1, num_passes=4)
     swept_realised = np.asarray(by_rank(swept.report(), 'realised'))
     assert swept_realised[-1] == target[-1]
@@ -187,7 +151,7 @@ def test_cooccurring_source_follows_the_curve_tail_exact():
 
 def test_groups_use_the_thresholds():
     sizes = np.array([400, 300, 200, 150, 100, 60, 30])
-    source = FakeDataset(single_label_source(sizes))
+    source = FakeTriStateDataset(single_label_source(sizes))
     subset = LongTailSubsetDataset(source, alpha=4, max_size=300,
                                    min_size=5, rank_by='size')
     counts = np.asarray(subset.report()['class_counts'])
@@ -207,7 +171,7 @@ def test_groups_use_the_thresholds():
 
 
 def test_determinism_and_seeds():
-    source = FakeDataset(cooccurring_source(2000, 8))
+    source = FakeTriStateDataset(cooccurring_source(2000, 8))
     kwargs = dict(alpha=6, max_size=150)
     a = LongTailSubsetDataset(source, seed=5, **kwargs)
     b = LongTailSubsetDataset(source, seed=5, **kwargs)
@@ -222,7 +186,7 @@ def test_determinism_and_seeds():
 
 def test_class_order_and_derived_max_size():
     sizes = np.array([50, 400, 90, 300])
-    source = FakeDataset(single_label_source(sizes))
+    source = FakeTriStateDataset(single_label_source(sizes))
     subset = LongTailSubsetDataset(source, alpha=6, max_size=40,
                                    class_order=['c2', 0, 'c3', 'c1'])
     report = subset.report()
@@ -245,7 +209,7 @@ def test_class_order_and_derived_max_size():
 # -- errors -------------------------------------------------------------------
 def test_target_larger_than_the_class():
     sizes = np.array([100, 80, 12, 60])
-    source = FakeDataset(single_label_source(sizes))
+    source = FakeTriStateDataset(single_label_source(sizes))
     # rank by size: c0, c1, c3, c2; targets 100 ... 30
     with pytest.raises(ValueError,
                        match=re.escape("class 'c2' has 12 images, the "
@@ -256,7 +220,7 @@ def test_target_larger_than_the_class():
 
 def test_other_errors():
     labels = cooccurring_source(300, 4)
-    source = FakeDataset(labels)
+    source = FakeTriStateDataset(labels)
     for alpha in (0, -1.5):
         with pytest.raises(ValueError, match='alpha must be > 0'):
             LongTailSubsetDataset(source, alpha=alpha, max_size=10)
@@ -272,7 +236,7 @@ def test_other_errors():
     empty[:, 2] = np.where(empty[:, 2] == 1, 0, empty[:, 2])
     with pytest.raises(ValueError,
                        match="class 'c2' has no positive image"):
-        LongTailSubsetDataset(FakeDataset(empty), max_size=10)
+        LongTailSubsetDataset(FakeTriStateDataset(empty), max_size=10)
     with pytest.raises(ValueError, match='not both'):
         LongTailSubsetDataset(source, image_ids=[1000], indices_file='x')
 
@@ -280,7 +244,7 @@ def test_other_errors():
 # -- given image lists --------------------------------------------------------
 def test_image_ids_matched_by_img_id(tmp_path):
     labels = cooccurring_source(50, 4)
-    source = FakeDataset(labels)
+    source = FakeTriStateDataset(labels)
     wanted = [1040, 1003, 1017, 1000]  # img_id = 1000 + index
     subset = LongTailSubsetDataset(source, image_ids=wanted)
     np.testing.assert_array_equal(subset.source_indices, [0, 3, 17, 40])
@@ -311,21 +275,21 @@ def test_image_ids_matched_by_img_id(tmp_path):
 
 def test_image_ids_matched_by_basename_or_index():
     labels = cooccurring_source(30, 3)
-    by_path = FakeDataset(labels, fields=('img_path', ))
+    by_path = FakeTriStateDataset(labels, fields=('img_path', ))
     subset = LongTailSubsetDataset(
         by_path, image_ids=['00007', 'some/dir/00002.jpg', '00011.png'])
     np.testing.assert_array_equal(subset.source_indices, [2, 7, 11])
     assert subset.report()['matched_by'] == 'basename'
     with pytest.raises(ValueError, match="image '2008_000023'"):
         LongTailSubsetDataset(by_path, image_ids=['00001', '2008_000023'])
-    by_index = FakeDataset(labels, fields=())
+    by_index = FakeTriStateDataset(labels, fields=())
     subset = LongTailSubsetDataset(by_index, image_ids=[5, '1', 29])
     np.testing.assert_array_equal(subset.source_indices, [1, 5, 29])
     assert subset.report()['matched_by'] == 'index'
     with pytest.raises(ValueError, match='index 30'):
         LongTailSubsetDataset(by_index, image_ids=[5, 30])
     # id_key forces a field
-    subset = LongTailSubsetDataset(FakeDataset(labels), id_key='index',
+    subset = LongTailSubsetDataset(FakeTriStateDataset(labels), id_key='index',
                                    image_ids=[4])
     np.testing.assert_array_equal(subset.source_indices, [4])
 

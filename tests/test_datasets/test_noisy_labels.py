@@ -10,6 +10,7 @@ import os.path as osp
 
 import numpy as np
 import pytest
+from fake_datasets import FakeTriStateDataset
 from mmengine.config import Config
 from mmpretrain.registry import DATASETS
 from scipy import stats
@@ -29,36 +30,6 @@ NUM_IMAGES = 30000
 UNKNOWN_FRACTION = 0.02
 
 
-class FakeDataset:
-    """The least a source needs: tri-state labels, data infos, metainfo,
-    full_init, pipeline."""
-
-    def __init__(self, labels, classes=None):
-        self.labels = np.asarray(labels, np.int8)
-        self.classes = classes or tuple(
-            f'c{k}' for k in range(self.labels.shape[1]))
-
-    @property
-    def metainfo(self):
-        return dict(classes=self.classes)
-
-    def full_init(self):
-        pass
-
-    def pipeline(self, info):
-        return info
-
-    def __len__(self):
-        return len(self.labels)
-
-    def get_tristate_labels(self):
-        return self.labels
-
-    def get_data_info(self, idx):
-        return dict(img_path=f'images/{idx:05d}.jpg',
-                    gt_tristate=self.labels[idx].copy())
-
-
 def synthetic_labels(num_images=NUM_IMAGES, probs=PROBS, seed=0,
                      unknown=UNKNOWN_FRACTION):
     """Independent classes with the frequencies ``probs`` and a few unknown
@@ -76,7 +47,7 @@ def source():
 
 @pytest.fixture(scope='module')
 def mislabelled(source):
-    return NoisyLabelDataset(FakeDataset(source), noise_type='mislabel',
+    return NoisyLabelDataset(FakeTriStateDataset(source), noise_type='mislabel',
                              rho=RHO, seed=1)
 
 
@@ -186,7 +157,7 @@ def test_calibration_keeps_rho_where_eq11_is_out_of_reach():
     assert (movable < counts).all()  # a few images hold all four classes
     np.testing.assert_allclose(1 - np.diag(expected),
                                RHO * movable / counts)
-    dataset = NoisyLabelDataset(FakeDataset(labels), rho=RHO, seed=0)
+    dataset = NoisyLabelDataset(FakeTriStateDataset(labels), rho=RHO, seed=0)
     report = dataset.report()['mislabel']
     assert report['num_cells_below_eq11'] >= 1
     assert dict(report['cells_off_eq11'][0], requested=0, expected=0) == \
@@ -196,7 +167,7 @@ def test_calibration_keeps_rho_where_eq11_is_out_of_reach():
 
 # -- flipping -----------------------------------------------------------------
 def test_flip_rates_positive_and_negative(source):
-    dataset = NoisyLabelDataset(FakeDataset(source), noise_type='flip',
+    dataset = NoisyLabelDataset(FakeTriStateDataset(source), noise_type='flip',
                                 rho=0.2, seed=3)
     noisy = dataset.get_tristate_labels()
     report = dataset.report()['flip']
@@ -220,7 +191,7 @@ def test_flip_rates_positive_and_negative(source):
 
 # -- single positive ----------------------------------------------------------
 def test_single_positive_keeps_one_positive(source):
-    dataset = NoisyLabelDataset(FakeDataset(source),
+    dataset = NoisyLabelDataset(FakeTriStateDataset(source),
                                 noise_type='single_positive', seed=5)
     noisy = dataset.get_tristate_labels()
     has_pos = (source == 1).any(1)
@@ -247,7 +218,7 @@ def test_single_positive_keeps_one_positive(source):
     took_first = (noisy[two, first] == 1).mean()
     assert within(took_first, 0.5, len(two))
 
-    keep = NoisyLabelDataset(FakeDataset(source), seed=5,
+    keep = NoisyLabelDataset(FakeTriStateDataset(source), seed=5,
                              noise_type='single_positive',
                              empty_images='keep')
     assert len(keep) == len(source)
@@ -258,9 +229,9 @@ def test_single_positive_keeps_one_positive(source):
 def test_single_positive_assume_negative(source):
     """missing_as='negative' (Kim et al.'s "assume negative"): the same
     kept positive, every other label 0; only single positive accepts it."""
-    unknown = NoisyLabelDataset(FakeDataset(source), seed=5,
+    unknown = NoisyLabelDataset(FakeTriStateDataset(source), seed=5,
                                 noise_type='single_positive')
-    negative = NoisyLabelDataset(FakeDataset(source), seed=5,
+    negative = NoisyLabelDataset(FakeTriStateDataset(source), seed=5,
                                  noise_type='single_positive',
                                  missing_as='negative')
     a, b = unknown.get_tristate_labels(), negative.get_tristate_labels()
@@ -268,10 +239,10 @@ def test_single_positive_assume_negative(source):
     assert ((b == 1).sum(1) == 1).all() and (b[a == -1] == 0).all()
     assert negative.report()['single_positive']['missing_as'] == 'negative'
     with pytest.raises(ValueError, match='missing_as'):
-        NoisyLabelDataset(FakeDataset(source), noise_type='flip',
+        NoisyLabelDataset(FakeTriStateDataset(source), noise_type='flip',
                           missing_as='negative')
     with pytest.raises(ValueError, match='missing_as'):
-        NoisyLabelDataset(FakeDataset(source), noise_type='single_positive',
+        NoisyLabelDataset(FakeTriStateDataset(source), noise_type='single_positive',
                           missing_as='zero')
 
 
@@ -279,7 +250,7 @@ def test_single_positive_assume_negative(source):
 @pytest.mark.parametrize('noise_type', ['mislabel', 'flip', 'single_positive'])
 def test_unknown_labels_stay_unknown(noise_type):
     labels = synthetic_labels(num_images=2000, unknown=0.3, seed=4)
-    dataset = NoisyLabelDataset(FakeDataset(labels), noise_type=noise_type,
+    dataset = NoisyLabelDataset(FakeTriStateDataset(labels), noise_type=noise_type,
                                 rho=0.45, seed=0, empty_images='keep')
     noisy = dataset.get_tristate_labels()
     assert len(noisy) == len(labels)
@@ -292,7 +263,7 @@ def test_determinism_per_seed(noise_type):
     labels = synthetic_labels(num_images=3000, seed=6)
 
     def build(seed):
-        return NoisyLabelDataset(FakeDataset(labels), noise_type=noise_type,
+        return NoisyLabelDataset(FakeTriStateDataset(labels), noise_type=noise_type,
                                  rho=0.3, seed=seed).get_tristate_labels()
 
     np.testing.assert_array_equal(build(7), build(7))
@@ -301,7 +272,7 @@ def test_determinism_per_seed(noise_type):
 
 def test_rho_zero_is_clean(source):
     for noise_type in ('mislabel', 'flip'):
-        dataset = NoisyLabelDataset(FakeDataset(source),
+        dataset = NoisyLabelDataset(FakeTriStateDataset(source),
                                     noise_type=noise_type, rho=0)
         np.testing.assert_array_equal(dataset.get_tristate_labels(), source)
 
@@ -326,7 +297,7 @@ def test_clean_labels_are_kept(source, mislabelled):
 
 
 def test_errors():
-    src = FakeDataset(synthetic_labels(num_images=50))
+    src = FakeTriStateDataset(synthetic_labels(num_images=50))
     for rho in (1.0, 1.5, -0.1, 'high', None):
         with pytest.raises(ValueError, match=r'rho must be in \[0, 1\), '
                            rf'got rho={rho!r}'):
@@ -343,15 +314,15 @@ def test_errors():
     with pytest.raises(ValueError, match=r"class 1 \('c1'\) holds all N=10 "
                        r'positive labels and the other 2 classes have zero '
                        r'positives.*N - N_i is 0'):
-        NoisyLabelDataset(FakeDataset(one_class), rho=0.2)
+        NoisyLabelDataset(FakeTriStateDataset(one_class), rho=0.2)
     # harmless without noise, and fine for flip
-    NoisyLabelDataset(FakeDataset(one_class), rho=0.)
-    NoisyLabelDataset(FakeDataset(one_class), noise_type='flip', rho=0.2)
+    NoisyLabelDataset(FakeTriStateDataset(one_class), rho=0.)
+    NoisyLabelDataset(FakeTriStateDataset(one_class), noise_type='flip', rho=0.2)
 
 
 def test_classes_without_positives_receive_no_noise():
     labels = synthetic_labels(num_images=3000, probs=[0.4, 0.3, 0.0, 0.2])
-    dataset = NoisyLabelDataset(FakeDataset(labels), rho=RHO, seed=0)
+    dataset = NoisyLabelDataset(FakeTriStateDataset(labels), rho=RHO, seed=0)
     assert (dataset.get_tristate_labels()[:, 2] != 1).all()
     report = dataset.report()['mislabel']
     assert report['realised_matrix'][2] == [None] * 4

@@ -5,6 +5,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from fake_datasets import FakeTriStateDataset
 from mmpretrain.registry import HOOKS, MODELS
 from mmpretrain.structures import DataSample
 
@@ -18,25 +19,9 @@ from mlimb_mm.engine.hooks.balance_mix_hook import (AMBIGUOUS, CLEAN,
                                                     tensor_view_augment)
 
 
-class FakeDataset:
-
-    def __init__(self, labels, clean=None):
-        self.labels = np.ascontiguousarray(labels, dtype=np.int8)
-        self.clean = clean
-
-    def __len__(self):
-        return len(self.labels)
-
-    def get_tristate_labels(self):
-        return self.labels
-
-    def get_clean_tristate_labels(self):
-        return self.clean
-
-
 def fake_runner(sampler, batch_size, hooks, labels):
     loader = SimpleNamespace(sampler=sampler, batch_size=batch_size,
-                             dataset=FakeDataset(labels))
+                             dataset=FakeTriStateDataset(labels))
     pre = MODELS.build(dict(type='BalanceMixDataPreprocessor',
                             num_classes=labels.shape[1]))
     model = SimpleNamespace(data_preprocessor=pre, head=None)
@@ -240,7 +225,7 @@ def test_missing_sampler_error():
 
 def test_batch_size_must_be_twice_the_half():
     labels = labels8()
-    sampler = BalanceMixSampler(FakeDataset(labels), 2, seed=0)
+    sampler = BalanceMixSampler(FakeTriStateDataset(labels), 2, seed=0)
     hook = BalanceMixHook()
     runner = fake_runner(sampler, 2, [LabelStoreHook(), hook], labels)
     with pytest.raises(ValueError,
@@ -250,7 +235,7 @@ def test_batch_size_must_be_twice_the_half():
 
 def test_missing_label_store_error():
     labels = labels8()
-    sampler = BalanceMixSampler(FakeDataset(labels), 2, seed=0)
+    sampler = BalanceMixSampler(FakeTriStateDataset(labels), 2, seed=0)
     hook = BalanceMixHook()
     runner = fake_runner(sampler, 4, [hook], labels)
     with pytest.raises(RuntimeError, match='LabelStoreHook'):
@@ -259,14 +244,14 @@ def test_missing_label_store_error():
     plain = BalanceMixHook(use_clean=False, use_relabel=False,
                            use_ambiguous=False)
     runner = fake_runner(
-        BalanceMixSampler(FakeDataset(labels), 2, use_minority=False,
+        BalanceMixSampler(FakeTriStateDataset(labels), 2, use_minority=False,
                           seed=0), 4, [plain], labels)
     plain.before_train(runner)
 
 
 def test_store_must_inject_refined_labels():
     labels = labels8()
-    sampler = BalanceMixSampler(FakeDataset(labels), 2, seed=0)
+    sampler = BalanceMixSampler(FakeTriStateDataset(labels), 2, seed=0)
     hook = BalanceMixHook()
     runner = fake_runner(sampler, 4, [LabelStoreHook(), hook], labels)
     with pytest.raises(ValueError, match='inject'):
@@ -275,7 +260,7 @@ def test_store_must_inject_refined_labels():
 
 def test_warmup_updates_minority_sampler_from_training_predictions():
     labels = labels8()
-    sampler = BalanceMixSampler(FakeDataset(labels), 2, seed=0)
+    sampler = BalanceMixSampler(FakeTriStateDataset(labels), 2, seed=0)
 
     class Head:
         queue = []

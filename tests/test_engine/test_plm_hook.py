@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.nn as nn
 from dist_utils import run_distributed
+from fake_datasets import FakeTriStateDataset
 from mmpretrain.registry import HOOKS, MODELS, TRANSFORMS
 from mmpretrain.structures import DataSample
 
@@ -25,21 +26,6 @@ from mlimb_mm.engine.hooks.plm_hook import (RATIOS_JSON, dataset_ratios,
 # ----------------------------------------------------------------------
 # fakes
 # ----------------------------------------------------------------------
-class FakeDataset:
-
-    def __init__(self, observed, classes=None):
-        self.observed = np.ascontiguousarray(observed, dtype=np.int8)
-        self.metainfo = dict(
-            classes=classes
-            or [f'c{k}' for k in range(self.observed.shape[1])])
-
-    def __len__(self):
-        return len(self.observed)
-
-    def get_tristate_labels(self):
-        return self.observed
-
-
 class FakeHead(nn.Module):
     """The training-prediction API of TriStateLinearClsHead, fed by hand."""
 
@@ -90,7 +76,7 @@ def make_runner(observed,
                 seed=0):
     store_hook = store_hook or LabelStoreHook()
     return SimpleNamespace(
-        train_dataloader=SimpleNamespace(dataset=FakeDataset(observed)),
+        train_dataloader=SimpleNamespace(dataset=FakeTriStateDataset(observed)),
         hooks=[store_hook, plm],
         model=model or FakeModel(),
         epoch=0,
@@ -390,7 +376,7 @@ def constructed_epoch(plm, runner, num):
     """Class 0 over-predicted (negatives near 0.8), class 1 under-predicted
     (positives near 0.05), class 2 well calibrated; fed in 4 batches through
     the head -> after_train_iter path."""
-    obs = runner.train_dataloader.dataset.observed
+    obs = runner.train_dataloader.dataset.labels
     rng = np.random.default_rng(0)
     probs = np.empty(obs.shape)
     good_pos, good_neg = rng.uniform(0.9, 1, obs.shape), rng.uniform(
