@@ -11,17 +11,19 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 img_size = 448
+rand_augment = dict(
+    type='RandAugment',
+    policies='timm_increasing',
+    num_policies=2,
+    total_level=10,
+    magnitude_level=9,
+    magnitude_std=0.5,
+    hparams=dict(pad_val=[104, 116, 124], interpolation='bicubic'))
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='RandomResizedCrop', scale=img_size, crop_ratio_range=(0.6, 1.)),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='RandAugment',
-         policies='timm_increasing',
-         num_policies=2,
-         total_level=10,
-         magnitude_level=9,
-         magnitude_std=0.5,
-         hparams=dict(pad_val=[104, 116, 124], interpolation='bicubic')),
+    rand_augment,
     dict(type='PackMultiLabelInputs'),
 ]
 test_pipeline = [
@@ -31,15 +33,7 @@ test_pipeline = [
 ]
 # the two views of Eq. (9): RandAugment of the resized image, made in the
 # refinement pass from the image loaded once
-view_transforms = [
-    dict(type='RandAugment',
-         policies='timm_increasing',
-         num_policies=2,
-         total_level=10,
-         magnitude_level=9,
-         magnitude_std=0.5,
-         hparams=dict(pad_val=[104, 116, 124], interpolation='bicubic')),
-]
+view_transforms = [rand_augment]
 model = dict(
     data_preprocessor=dict(
         _base_.data_preprocessor, type='BalanceMixDataPreprocessor',
@@ -67,14 +61,16 @@ val_cfg = dict()
 test_cfg = dict()
 auto_scale_lr = dict(base_batch_size=2 * batch_size_per_half)
 
+balancemix = dict(
+    type='BalanceMixHook',
+    warmup_epochs=10,
+    tau=0.975,
+    pass_pipeline=test_pipeline,
+    view_transforms=view_transforms,
+    pass_batch_size=128)
 custom_hooks = [
     dict(type='LabelStoreHook',
          fields=['targets', 'weights'],
          inject=dict(targets='gt_score', weights='label_weight')),
-    dict(type='BalanceMixHook',
-         warmup_epochs=10,
-         tau=0.975,
-         pass_pipeline=test_pipeline,
-         view_transforms=view_transforms,
-         pass_batch_size=128),
+    balancemix,
 ]

@@ -12,10 +12,5 @@ custom_hooks = [
     dict(type='LabelStoreHook',
          fields=['targets', 'weights'],
          inject=dict(targets='gt_score', weights='label_weight')),
-    dict(type='BalanceMixHook',
-         warmup_epochs=10,
-         tau=0.55,
-         pass_pipeline={{_base_.test_pipeline}},
-         view_transforms={{_base_.view_transforms}},
-         pass_batch_size=128),
+    dict(_base_.balancemix, tau=0.55),
 ]

@@ -12,17 +12,19 @@ _base_ = [
 ]
 img_size = 448
 num_classes = 20
+rand_augment = dict(
+    type='RandAugment',
+    policies='timm_increasing',
+    num_policies=2,
+    total_level=10,
+    magnitude_level=9,
+    magnitude_std=0.5,
+    hparams=dict(pad_val=[104, 116, 124], interpolation='bicubic'))
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='RandomResizedCrop', scale=img_size, crop_ratio_range=(0.6, 1.)),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='RandAugment',
-         policies='timm_increasing',
-         num_policies=2,
-         total_level=10,
-         magnitude_level=9,
-         magnitude_std=0.5,
-         hparams=dict(pad_val=[104, 116, 124], interpolation='bicubic')),
+    rand_augment,
     dict(type='PackMultiLabelInputs', num_classes=num_classes),
 ]
 test_pipeline = [
@@ -30,15 +32,7 @@ test_pipeline = [
     dict(type='Resize', scale=(img_size, img_size)),
     dict(type='PackMultiLabelInputs', num_classes=num_classes),
 ]
-view_transforms = [
-    dict(type='RandAugment',
-         policies='timm_increasing',
-         num_policies=2,
-         total_level=10,
-         magnitude_level=9,
-         magnitude_std=0.5,
-         hparams=dict(pad_val=[104, 116, 124], interpolation='bicubic')),
-]
+view_transforms = [rand_augment]
 model = dict(
     data_preprocessor=dict(
         _base_.data_preprocessor, type='BalanceMixDataPreprocessor',
@@ -66,14 +60,16 @@ val_cfg = dict()
 test_cfg = dict()
 auto_scale_lr = dict(base_batch_size=2 * batch_size_per_half)
 
+balancemix = dict(
+    type='BalanceMixHook',
+    warmup_epochs=5,
+    tau=0.975,
+    pass_pipeline=test_pipeline,
+    view_transforms=view_transforms,
+    pass_batch_size=64)
 custom_hooks = [
     dict(type='LabelStoreHook',
          fields=['targets', 'weights'],
          inject=dict(targets='gt_score', weights='label_weight')),
-    dict(type='BalanceMixHook',
-         warmup_epochs=5,
-         tau=0.975,
-         pass_pipeline=test_pipeline,
-         view_transforms=view_transforms,
-         pass_batch_size=64),
+    balancemix,
 ]
