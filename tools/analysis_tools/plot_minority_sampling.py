@@ -15,11 +15,8 @@ import argparse
 import json
 import os.path as osp
 
-import matplotlib
-
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from class_curves import plot_class_curves
 
 
 def oversampling(record: dict) -> np.ndarray:
@@ -36,16 +33,11 @@ def plot_sampling(record: dict):
     factor = oversampling(record)
     uniform = np.asarray(record['uniform_class_mass'], dtype=float)
     epochs = np.asarray(record['epochs'])
-    colours = plt.cm.viridis(np.linspace(0, 0.9, len(uniform)))
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for colour, cls in zip(colours, np.argsort(-uniform)):
-        ax.plot(epochs, factor[:, cls], color=colour, marker='.',
-                label=str(record['classes'][cls]))
+    fig, ax = plot_class_curves(epochs, factor, record['classes'],
+                                np.argsort(-uniform),
+                                'class mass / uniform class mass',
+                                'BalanceMix minority sampler (Eq. 4)')
     ax.axhline(1.0, color='grey', lw=0.8, ls='--')
-    ax.set_xlabel('epoch')
-    ax.set_ylabel('class mass / uniform class mass')
-    ax.set_title('BalanceMix minority sampler (Eq. 4)')
-    ax.legend(title='class (head first)', fontsize=7, ncol=2)
     fig.tight_layout()
     return fig
 

@@ -12,11 +12,8 @@ import argparse
 import json
 import os.path as osp
 
-import matplotlib
-
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from class_curves import plot_class_curves
 
 
 def plot_ratios(history: dict, relative: bool = False):
@@ -27,19 +24,13 @@ def plot_ratios(history: dict, relative: bool = False):
     epochs = np.asarray(history['epochs'])
     if relative:
         ratios = ratios / np.where(dataset_ratio > 0, dataset_ratio, 1)
-    order = np.argsort(-dataset_ratio)
-    colours = plt.cm.viridis(np.linspace(0, 0.9, len(order)))
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for colour, cls in zip(colours, order):
-        ax.plot(epochs, ratios[:, cls], color=colour, marker='.',
-                label=str(history['classes'][cls]))
-    ax.set_xlabel('epoch')
-    ax.set_ylabel('target ratio / dataset ratio' if relative else
-                  'target positive/negative ratio')
+    fig, ax = plot_class_curves(
+        epochs, ratios, history['classes'], np.argsort(-dataset_ratio),
+        'target ratio / dataset ratio'
+        if relative else 'target positive/negative ratio',
+        f'PLM ratios (lambda={history["lam"]})')
     if not relative:
         ax.set_yscale('log')
-    ax.set_title(f'PLM ratios (lambda={history["lam"]})')
-    ax.legend(title='class (head first)', fontsize=7, ncol=2)
     fig.tight_layout()
     return fig
 
