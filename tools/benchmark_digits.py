@@ -63,12 +63,6 @@ METHODS = {
 DEFAULT_METHODS = [
     'noisy_bce', 'noisy_balancemix', 'noisy_flip_bce', 'noisy_flip_balancemix'
 ]
-#: methods whose runs add BalanceMix's refinement pass after every
-#: post-warm-up epoch (about twice the time of a BCE run)
-REFINING_METHODS = {
-    'noisy_clean', 'noisy_relabel', 'noisy_balancemix',
-    'noisy_flip_balancemix'
-}
 #: one table per training set, in this order; a method belongs to the
 #: longest prefix it has
 SETTINGS = [
@@ -196,6 +190,19 @@ def run_train(config, work_dir, log_path, name, threads=None, extra=()):
                        stderr=subprocess.STDOUT, env=env)
 
 
+def refines_labels(method):
+    """Whether the method's config runs BalanceMix's refinement pass after
+    every post-warm-up epoch (a ``BalanceMixHook`` with one of its label
+    categories on)."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(REPO, METHODS[method]))
+    return any(
+        hook['type'] == 'BalanceMixHook' and any(
+            hook.get(key, True)
+            for key in ('use_clean', 'use_relabel', 'use_ambiguous'))
+        for hook in cfg.get('custom_hooks', []))
+
+
 def pretrained_checkpoint(args):
     return osp.abspath(osp.join(args.pretrain_dir, PRETRAINED_CHECKPOINT))
 
@@ -265,7 +272,8 @@ def main(argv=None):
     runs = [(method, seed) for method in args.methods for seed in args.seeds]
     # longest first, so that parallel jobs end together: the runs with
     # BalanceMix's refinement pass take about twice as long as the others
-    runs.sort(key=lambda run: run[0] not in REFINING_METHODS)
+    refining = {method: refines_labels(method) for method in args.methods}
+    runs.sort(key=lambda run: not refining[run[0]])
     threads = max((os.cpu_count() or 1) // args.jobs, 1) \
         if args.jobs > 1 else None
     if any(method.startswith('noisy_') for method in args.methods):
