@@ -3,6 +3,7 @@ multi-label digits and print one table of their test metrics.
 
     python tools/benchmark_digits.py [--methods bce ...] [--seeds 0 1 2]
         [--epochs N] [--work-dir work_dirs/digits_benchmark]
+        [--cfg-options KEY=VALUE ...]
 
 Each (method, seed) is a plain ``tools/train.py`` run of the method's config
 (so what is measured here is what users run); the final evaluation of each
@@ -103,7 +104,17 @@ def parse_args(argv=None):
         'each gets cores/jobs torch threads '
         '(small models on few cores train faster side by side than with '
         'all threads fighting over one run)')
-    return parser.parse_args(argv)
+    parser.add_argument(
+        '--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
+        help='passed on to the tools/train.py --cfg-options of every run, '
+        'e.g. train_dataloader.dataset.rho=0.2 for 20%% noise with the '
+        'noisy_* methods; give such runs their own --work-dir, since '
+        '--reuse matches runs by method and seed only')
+    args = parser.parse_args(argv)
+    malformed = [opt for opt in args.cfg_options if '=' not in opt]
+    if malformed:
+        parser.error(f'--cfg-options takes KEY=VALUE pairs, got {malformed}')
+    return args
 
 
 def final_metrics(work_dir):
@@ -157,6 +168,7 @@ def train(method, seed, args, threads=None):
             f'train_cfg.max_epochs={args.epochs}',
             f'train_cfg.val_interval={args.epochs}'
         ]
+    options += args.cfg_options
     start = time.time()
     run_train(METHODS[method], work_dir,
               osp.join(args.work_dir, f'{method}_seed{seed}.log'),
@@ -237,7 +249,8 @@ def format_cell(values):
     return f'{values.mean():.2f} ± {values.std(ddof=1):.2f}'
 
 
-def format_table(results, seeds, setting='long-tailed digits'):
+def format_table(results, seeds, setting='long-tailed digits',
+                 cfg_options=()):
     header = ['method'] + [name for name, _ in COLUMNS] + [
         'min/run', 's/iter', f'step time / {next(iter(results))}',
         'refinement s/epoch'
@@ -257,7 +270,10 @@ def format_table(results, seeds, setting='long-tailed digits'):
         rows.append(row)
     lines = ['| ' + ' | '.join(row) + ' |' for row in rows]
     title = (f'{setting[0].upper()}{setting[1:]}: clean test set, '
-             f'{len(seeds)} seed(s) {seeds}; metrics in %; s/iter is the '
+             f'{len(seeds)} seed(s) {seeds}; ' +
+             (f'--cfg-options {" ".join(cfg_options)}; '
+              if cfg_options else '') +
+             'metrics in %; s/iter is the '
              'median '
              'training iteration time logged by the runs (same machine, '
              'same --jobs) and its ratio to the first method; refinement '
@@ -285,7 +301,7 @@ def main(argv=None):
     for (method, _), run_metrics in zip(runs, metrics):
         results[method].append(run_metrics)
     table = '\n\n'.join(
-        format_table(rows, args.seeds, setting)
+        format_table(rows, args.seeds, setting, args.cfg_options)
         for setting, rows in split_by_setting(results).items())
     print('\n' + table)
     with open(osp.join(args.work_dir, 'results.json'), 'w') as f:
