@@ -269,12 +269,12 @@ def format_table(results, seeds, setting='long-tailed digits',
         row.append(f'{np.mean(refine):.2f}' if refine else '-')
         rows.append(row)
     lines = ['| ' + ' | '.join(row) + ' |' for row in rows]
-    title = (f'{setting[0].upper()}{setting[1:]}: clean test set, '
-             f'{len(seeds)} seed(s) {seeds}; ' +
-             (f'--cfg-options {" ".join(cfg_options)}; '
-              if cfg_options else '') +
-             'metrics in %; s/iter is the '
-             'median '
+    # the setting is the configs' own: say what --cfg-options changed in it
+    overridden = (f' as in the configs, overridden by --cfg-options '
+                  f'{" ".join(cfg_options)}' if cfg_options else '')
+    title = (f'{setting[0].upper()}{setting[1:]}{overridden}: clean test '
+             f'set, {len(seeds)} seed(s) {seeds}; metrics in %; s/iter is '
+             'the median '
              'training iteration time logged by the runs (same machine, '
              'same --jobs) and its ratio to the first method; refinement '
              's/epoch: BalanceMix\'s pass over the training set and GMM '

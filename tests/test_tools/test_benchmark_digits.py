@@ -83,7 +83,8 @@ def test_cfg_options_reach_every_run_and_the_table_title(monkeypatch,
         assert 'randomness.seed=0' in extra
         assert extra[-1] == 'train_dataloader.dataset.rho=0.2'
     title = (tmp_path / 'results.md').read_text().splitlines()[0]
-    assert '--cfg-options train_dataloader.dataset.rho=0.2' in title
+    assert ('overridden by --cfg-options train_dataloader.dataset.rho=0.2:'
+            in title)
 
 
 def test_cfg_options_must_be_key_value_pairs(capsys):
