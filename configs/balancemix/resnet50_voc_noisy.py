@@ -8,23 +8,16 @@
 _base_ = [
     '../_base_/models/resnet50_multilabel.py',
     '../_base_/datasets/voc_noisy.py',
+    '../_base_/datasets/pipelines/rand_aug_timm.py',
     '../_base_/default_runtime.py',
 ]
 img_size = 448
 num_classes = 20
-rand_augment = dict(
-    type='RandAugment',
-    policies='timm_increasing',
-    num_policies=2,
-    total_level=10,
-    magnitude_level=9,
-    magnitude_std=0.5,
-    hparams=dict(pad_val=[104, 116, 124], interpolation='bicubic'))
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='RandomResizedCrop', scale=img_size, crop_ratio_range=(0.6, 1.)),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    rand_augment,
+    _base_.rand_augment,
     dict(type='PackMultiLabelInputs', num_classes=num_classes),
 ]
 test_pipeline = [
@@ -32,7 +25,7 @@ test_pipeline = [
     dict(type='Resize', scale=(img_size, img_size)),
     dict(type='PackMultiLabelInputs', num_classes=num_classes),
 ]
-view_transforms = [rand_augment]
+view_transforms = [_base_.rand_augment]
 model = dict(
     data_preprocessor=dict(
         _base_.data_preprocessor, type='BalanceMixDataPreprocessor',
