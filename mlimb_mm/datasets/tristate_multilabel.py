@@ -83,78 +83,34 @@ class TriStateMultiLabelDataset(BaseMultiLabelDataset):
     The generic dataset for multi-label data whose labels may be unknown
     (NUS-WIDE, DeepFashion attributes, Open Images human-verified labels, ...).
     Every label is 1 (positive), 0 (negative) or -1 (unknown). Three
-    annotation formats are read; ``ann_format='auto'`` picks one from the
-    file name: ``.json``/``.yaml``/``.yml``/``.pkl``/``.pickle`` are loaded
-    with :func:`mmengine.load` (format 2), ``.csv``/``.tsv``/``.txt`` are
-    tables whose header tells format 3 (it has the columns ``ImageID``,
-    ``LabelName`` and ``Confidence``) from format 1.
+    annotation formats; ``ann_format='auto'`` picks one from the file name
+    (all details in ``docs/datasets.md``):
 
-    1. ``'table'``: a wide CSV (``,``) or TSV (tab: ``.tsv``, or a header
-       with tabs and no commas), one row per image, one column per class.
-       The header is ``img_path`` followed by the class names, which become
-       the dataset's classes:
-
-       .. code-block:: none
+    1. ``'table'`` (``.csv``, ``.tsv``, ``.txt``): one row per image, the
+       header ``img_path`` followed by the class names; a cell is ``1``,
+       ``0``, ``-1`` or empty (``default_label``)::
 
            img_path,cat,dog,bird
            a.jpg,1,0,-1
-           b.jpg,0,,1
 
-       A cell is ``1``, ``0`` or ``-1`` in any numeric spelling (``+1``,
-       ``1.0``, ``-1.0``, surrounding spaces); an empty cell is a label the
-       file does not give (``default_label``, unknown by default). Blank
-       lines are skipped. An image may appear in one row only.
+    2. ``'json'`` (``.json``, ``.yaml``, ``.pkl``; OpenMMLab 2.0 style):
+       ``metainfo.classes`` and a ``data_list`` whose entries give a dense
+       ``gt_tristate`` or sparse ``positive`` / ``negative`` class lists
+       (indices or names), the other labels being ``default_label``::
 
-    2. ``'json'``: OpenMMLab 2.0 style. ``metainfo.classes`` names the classes
-       (or they are given by ``metainfo``/``classes``); each entry of
-       ``data_list`` gives either a dense ``gt_tristate`` of K labels, or the
-       sparse ``positive`` and ``negative`` class lists (indices, or class
-       names), every other label being ``default_label`` (a dense
-       ``gt_tristate`` is kept as it is):
+           {"metainfo": {"classes": ["cat", "dog", "bird"]},
+            "data_list": [{"img_path": "a.jpg", "gt_tristate": [1, 0, -1]},
+                          {"img_path": "b.jpg", "positive": ["dog"]}]}
 
-       .. code-block:: none
-
-           {
-               "metainfo": {"classes": ["cat", "dog", "bird"]},
-               "data_list": [
-                   {"img_path": "a.jpg", "gt_tristate": [1, 0, -1]},
-                   {"img_path": "b.jpg", "positive": [2], "negative": [0]},
-                   {"img_path": "c.jpg", "positive": ["dog"]}
-               ]
-           }
-
-       Other keys of the file's ``metainfo`` are added to the dataset's
-       metainfo when not given already (as in :class:`mmengine.BaseDataset`).
-
-    3. ``'openimages'``: an Open Images style long CSV, one row per verified
-       (image, class) pair, with at least the columns ``ImageID``,
-       ``LabelName`` and ``Confidence`` (any order; other columns such as
-       ``Source`` are ignored). ``Confidence`` 1 is a positive, 0 a negative;
-       pairs not in the file are ``default_label`` (unknown by default; Open
-       Images' convention). The file has no class list: ``classes`` (or
-       ``metainfo.classes``, or a text file with one name per line) must list
-       the ``LabelName`` values, e.g. the MIDs of
-       ``class-descriptions-boxable.csv``. Images are those with at least one
-       row, in order of first appearance; ``img_path`` is
-       ``<ImageID><img_suffix>`` under the image prefix:
-
-       .. code-block:: none
-
-           ImageID,Source,LabelName,Confidence
-           000002b66c9c498e,verification,/m/014j1m,0
-           000002b66c9c498e,verification,/m/0242l,1
+    3. ``'openimages'``: an Open Images style long CSV, one row per
+       verified (image, class) pair with the columns ``ImageID``,
+       ``LabelName`` and ``Confidence`` (1 positive, 0 negative); the file
+       has no class list, ``classes`` must list the ``LabelName`` values.
 
     Class names given by ``metainfo``/``classes`` must be a subset of the
-    file's classes (the table header or the JSON ``metainfo.classes``): the
-    dataset keeps those classes only, in the given order. When the file names
-    no classes, the given names are the classes its label indices refer to.
-
-    Errors name the file and the row (the line number, header = row 1) or
-    ``data_list`` entry at fault: a label other than 1/0/-1, a class name not
-    in the class list, a label index out of range, a wrong number of columns
-    or labels, an image given twice (table and JSON formats), a pair given
-    twice with different labels (Open Images format), a class name given
-    twice, a file with no sample.
+    file's classes: the dataset keeps those classes only, in the given
+    order. Errors name the file and the row (header = row 1) or
+    ``data_list`` entry at fault.
 
     Args:
         ann_file (str): Annotation file path, joined with ``data_root`` when

@@ -1,69 +1,7 @@
 """Per-sample, per-class label state shared by label-refinement methods.
 
-Memory (bytes per label, i.e. per image x class entry)
------------------------------------------------------
-
-====================  ===========  ========  =================================
-field                 dtype        B/label   purpose
-====================  ===========  ========  =================================
-``observed``          int8         1         the dataset's tri-state labels
-``targets``           float16      2         pseudo / refined targets in [0, 1]
-``weights``           float16      2         per-label loss weights
-``probs``             float16      2         latest predicted probabilities
-(probs, planned)      uint8        1         ``round(255 * p)``, step 1/255
-pending-update mask   bool         1/K       1 byte per *sample* per updated
-                                             field, only once it is updated
-====================  ===========  ========  =================================
-
-A field is allocated only when a method asks for it (:meth:`add_field`), so a
-run pays 1 B/label for ``observed`` plus 2 B/label per float16 field it uses.
-``observed`` wraps the dataset's cached ``(N, K)`` int8 matrix without a copy
-when it is given as a contiguous int8 numpy array (what
-``BaseMultiLabelDataset.get_tristate_labels`` returns), so it costs nothing
-beyond the dataset's own cache.
-
-Arithmetic (1 MB = 1e6 B; every DDP process holds its own copy today):
-
-- COCO-2014 train: 82,783 x 80 = 6,622,640 labels. ``observed`` 6.6 MB,
-  each float16 field 13.2 MB, all four standard fields (7 B/label) 46.4 MB.
-  Nothing to plan.
-- Open Images, human-verified subset: ~1.7M x 600 = 1.02e9 labels.
-  ``observed`` 1.0 GB, each float16 field 2.0 GB, all four 7.1 GB per
-  process; 8 processes per node: 57 GB of host memory per node.
-- Open Images, full train set: ~9M x 600 = 5.4e9 labels. ``observed``
-  5.4 GB, each float16 field 10.8 GB, all four 37.8 GB per process;
-  8 processes per node: 302 GB per node. This does not fit as is.
-- Synchronisation traffic: each updated row costs ``8 + K * itemsize``
-  bytes, received by every rank (writing float16 ``probs`` for all of
-  full Open Images once per epoch: 9M x 1,208 B = 10.9 GB per rank per
-  epoch), sent in chunks of :attr:`LabelStore.sync_chunk_bytes` per rank.
-
-The plan, in order (implemented / planned marked):
-
-1. [implemented] Only the fields a method needs, each in the smallest dtype
-   that holds it (``add_field(name, dtype)`` takes any torch dtype: bool,
-   uint8, int8, float16, float32 ...). A PLM-only run on full Open Images
-   needs ``observed`` + ``weights`` = 3 B/label = 16.2 GB per process.
-2. [implemented] Updates are tracked with a per-field dirty mask (1 B per
-   sample), so the pending queue never holds a second copy of the values;
-   :meth:`sync` sends only updated rows, deduplicated across ranks, in
-   bounded chunks.
-3. [planned] uint8 quantised probabilities (``round(255 * p)``, 1 B/label,
-   error <= 1/510); today a method can add a uint8 field and quantise
-   itself, there is no helper.
-4. [planned] One copy per node instead of one per process: file-backed
-   tensors in ``/dev/shm`` (``torch.from_file(path, shared=True, ...)`` or
-   ``np.memmap``) created by local rank 0 and mapped by the others
-   (``Tensor.share_memory_()`` only helps processes forked from the owner,
-   not ``torchrun``'s independent ranks). After a sync every rank holds the
-   same values anyway, so only the node leader would write; this needs a
-   node-local process group. Full Open Images, all four fields: 37.8 GB per
-   node instead of 302 GB.
-5. [planned] When that is not enough: sparse storage of what differs from
-   the default (Open Images labels are mostly unknown, and PLM / pseudo
-   labelling only change some entries: CSR rows or top-k probabilities per
-   image), memory-mapped files on local disk paged by the OS, or sharding
-   rows across ranks with a sampler that sends each sample to its owner.
+Memory per label of each field, the figures at COCO and Open Images scale
+and the plan for larger data are in ``docs/label_store.md``.
 """
 import math
 import warnings
@@ -113,8 +51,8 @@ class LabelStore:
     read-only ``observed`` field (int8: 1 positive, 0 negative, -1 unknown)
     always exists; the standard working fields ``targets``, ``weights`` and
     ``probs`` (float16, see :data:`STANDARD_FIELDS` for their fills) and any
-    others are created on request with :meth:`add_field`. See the module
-    docstring for memory figures and the plan at Open Images scale.
+    others are created on request with :meth:`add_field`. Memory figures
+    and the plan at Open Images scale: ``docs/label_store.md``.
 
     Distributed use: every rank holds a full copy. :meth:`update` writes the
     local copy at once (a rank reads its own writes) and marks the rows as

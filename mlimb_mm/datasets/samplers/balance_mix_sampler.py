@@ -1,5 +1,5 @@
 """The two samplers of BalanceMix (Song et al. 2024, Algorithm 1 lines 5-6)
-fused into one index stream (``METHODS.md`` §3).
+fused into one index stream.
 
 Every training step needs a batch ``B_R`` from a random sampler and a batch
 ``B_M`` of the same size from the confidence-based minority sampler,

@@ -1,5 +1,6 @@
 """BalanceMix's confidence-based minority sampler, Eq. (2)-(4) (Song et al.
-2024, ``shared/seeds/balancemix_song2024.txt``; ``METHODS.md`` §3)."""
+2024). Decisions where the paper is silent: ``configs/balancemix/README.md``
+and ``docs/datasets.md``."""
 import math
 from typing import Iterator, List, Optional, Tuple
 
@@ -158,46 +159,14 @@ class MinoritySampler(Sampler):
     the model predicts with low confidence are over-sampled, and the
     over-sampling fades as the model learns them (the paper's Fig. 6).
 
-    **Epoch.** ``epoch_draws`` draws (default ``len(dataset)``, so the
-    minority sampler yields as many batches as the random sampler's epoch
-    and can feed a batch ``B_M`` for every batch ``B_R``), with
-    replacement, from the current distribution. Before any confidences
-    exist (warm-up) the draws are uniform with replacement. The whole epoch
-    is generated from ``np.random.default_rng([seed, epoch])`` on every
-    rank, padded by repeating its start to a multiple of the world size,
-    and rank ``r`` takes positions ``r, r + W, ...``: disjoint shards (as
-    :class:`ClassAwareSampler`). Drawing: inverse CDF (``searchsorted`` on
-    the cumulative probabilities of ``epoch_draws`` uniforms), O(N log N).
-
-    **Updates.** The distribution is refreshed once per epoch (Algorithm 1,
-    line 17) by a hook, collectively on every rank:
-
-    - :meth:`update_from_predictions` ``(probs, labels)``: the hook's
-      ``(n, K)`` probabilities and tri-state labels (this rank's share);
-      the :func:`confidence_sums` are all-reduced across ranks, then
-    - :meth:`update_class_confidences` ``(P, A)``: ``P`` and ``A`` are
-      broadcast from rank 0, so every rank holds bitwise the same
-      probabilities.
-
-    A class without positives (resp. negatives) in the predictions has no
-    ``P(k)`` (``A(k)``) this epoch: it keeps its previous value, or, at the
-    first update, the mean over the classes that have one (1 when none
-    has).
-
-    **Figure 6.** :attr:`history` keeps, for each update, the epoch and the
-    per-class sampling mass ``m_k = sum_i p_i [y_ik = 1]`` (the expected
-    share of draws that show class k positive; under uniform sampling
-    ``n_k / N``, :meth:`uniform_class_mass`).
-
-    **Checkpoints.** :meth:`state_dict` holds the seed, ``P``, ``A``, the
-    epoch of the predictions that produced them and the history (plain
-    tensors); a hook saves it with the checkpoint and restores it with
-    :meth:`load_state_dict`. The probabilities are a function of (P, A,
-    labels) and are recomputed.
-
-    Cost: the ``(N, K)`` int8 labels of the dataset (no copy), ``N``
-    float64 probabilities and cumulative sums; an update is one chunked
-    pass over the labels.
+    An epoch is ``epoch_draws`` draws with replacement (uniform before the
+    first update), generated from ``(seed, epoch)`` on every rank and split
+    into disjoint rank shards. A hook refreshes the distribution once per
+    epoch (Algorithm 1, line 17), collectively on every rank, with
+    :meth:`update_from_predictions`; :attr:`history` keeps the per-class
+    sampling mass of each update (Fig. 6) and :meth:`state_dict` what a
+    resumed run needs. Layout, updates, guards and cost:
+    ``docs/datasets.md``.
 
     Args:
         dataset: A dataset with ``get_tristate_labels()`` (mlimb_mm datasets

@@ -125,87 +125,22 @@ class LongTailSubsetDataset(BaseLabelWrapper):
     VOC-MLT were (Wu et al. 2020, DB loss, §4.1 and appendix A.1).
 
     Labels are not changed: the wrapper keeps a subset of the samples, in
-    the source order, with their source labels.
+    the source order, with their source labels. The classes are ranked by
+    the re-sampling probability of DB Eq. (1) (or by size, or a given
+    order); each class k of rank r gets the target ``t_r`` of a Pareto
+    reference curve (:func:`pareto_reference_sizes`: power ``alpha``, cut
+    at CDF ``cdf_cut``, head ``max_size``); then, from head to tail, images
+    positive for k are added to the subset (or removed from it) uniformly at
+    random until class k holds ``t_r`` images. The tail classes end exact;
+    the head classes drift through co-occurrence (:meth:`builder_report`
+    gives every class's target, realised size and deviation).
 
-    **Reference curve** (:func:`pareto_reference_sizes`): Pareto pdf with
-    power ``alpha`` (6 in the paper), cut at CDF ``cdf_cut`` (0.99),
-    rescaled to a head of ``max_size`` (N_max), x-axis split evenly into K
-    classes. With ``min_size=None`` it is the paper's curve (tail derived:
-    alpha=6 gives 1200 -> 6 and 800 -> 4, the minima the paper reports);
-    a given ``min_size`` maps the same shape onto ``[min_size, max_size]``.
-    ``max_size=None`` derives the head size: the largest ``max_size`` for
-    which every class's target fits in its source size (found by bisection).
+    Alternatively ``image_ids`` or ``indices_file`` (e.g. the authors'
+    published ``img_id.pkl`` / ``img_id.txt``) select the subset directly,
+    matched by ``img_id``, image basename or index (``id_key``).
 
-    **Class order.** Appendix A.1: "we first rank all the classes by p_hat_i
-    in Eq. 1 ... calculated with original data": ``rank_by='resample_prob'``
-    (default; ``p_hat_i = 1/C sum_j n_{i and j}/n_j``, descending).
-    ``rank_by='size'`` ranks by source class size instead, and
-    ``class_order`` (names or indices, head first) fixes the order. Ties
-    keep the class index order.
-
-    **Selection** (appendix A.1, "head-to-tail": "the subset is empty. For
-    each class i from head to tail, we compare the current sample number in
-    the subset and the expected sample number by the reference distribution
-    and then randomly add or eliminate certain instances accordingly"):
-    with the subset S empty and ``c`` its per-class positive counts, for the
-    class k of rank r = 0..K-1 with target ``t_r``:
-
-    - ``c_k < t_r``: add ``t_r - c_k`` images drawn uniformly without
-      replacement from the source images positive for k not yet in S;
-    - ``c_k > t_r``: remove ``c_k - t_r`` images drawn uniformly from the
-      images of S positive for k;
-
-    and update ``c`` with all the positives of the added/removed images (an
-    image picked for one class also counts for the classes it contains).
-    The paper goes head to tail (not tail first): it is the later, tail
-    steps that correct what the earlier picks brought to the tail classes,
-    which is why the tail keeps its size. The authors' released
-    ``tools/create_longtail_dataset.py`` does the same, with
-    ``max=1200`` (COCO) and ``max=800`` (VOC).
-    Where the paper is silent we chose: uniform draws (as the authors'
-    released ``create_longtail_dataset.py``), a positive is a label equal
-    to 1 (unknown -1 labels count for nothing), and an error instead of the
-    released COCO code's silent clipping when a target exceeds a class's
-    source size (this check is exact: class k can always be brought to
-    ``t_r`` at its turn iff ``t_r <= n_k``).
-
-    **Tolerance.** Class k is exact right after its own step; only the
-    later (more tail) steps move it again, each by at most the number of
-    images it adds or removes. Hence the last class is always exact and for
-    the class of rank r ``|realised - target| <= sum_{j>r} |step_j|``
-    (``step_changes`` in the report, of the last sweep); classes that
-    never co-occur with a later class are exact. So the tail keeps its
-    targets (in our tests the last quarter of the ranks within one image)
-    and the head classes drift most: down when the tail steps eliminate
-    images that hold them, up when later steps add images that hold them
-    (the paper's COCO-MLT asks 1200 of its head and reports 1128). The
-    drift grows with label co-occurrence (labels per image over K); the
-    report gives every class's deviation, and ``num_passes > 1`` (ours)
-    repeats the sweep to reduce it.
-
-    **Given lists.** ``image_ids`` (a list) or ``indices_file`` (a JSON list,
-    or a text file with one entry per line, e.g. the authors' published
-    ``appendix/coco/longtail2017/img_id.pkl`` -- a text file -- or
-    ``appendix/VOCdevkit/longtail2012/img_id.txt``) select the subset
-    directly; no Pareto construction then. Entries are matched
-    (``id_key='auto'``) by ``img_id`` when the source's data infos have one
-    (``CocoMultiLabelDataset``: COCO image ids), else by the ``img_path``
-    basename without extension (VOC ids ``2008_000023``; an entry that is a
-    path or file name is reduced the same way), else as integer source
-    indices. ``id_key`` forces one of ``'img_id'``, ``'basename'``,
-    ``'index'``. An entry not in the source, or given twice, is an error
-    naming it.
-
-    **Report** (:meth:`builder_report`): the target and realised size of
-    every class (``per_class``, head to tail), the many / medium / few
-    groups by realised size with ``group_thresholds`` (default (20, 100):
-    many > 100, medium 20-100, few < 20), the realised and target
-    imbalance ratios (max / min class size), the step changes and the
-    largest deviations.
-
-    A source without ``get_tristate_labels()`` (mmpretrain's ``VOC``) is read
-    through its data infos: ``gt_label`` positive, difficult-only classes
-    unknown (-1), the rest negative.
+    The reading of appendix A.1, the choices where it is silent and the
+    bound on the head drift are in ``docs/datasets.md``.
 
     Args:
         dataset (BaseDataset | dict): The source dataset, or its config.
@@ -225,7 +160,9 @@ class LongTailSubsetDataset(BaseLabelWrapper):
             such a list (as ``indices_file``). Defaults to None.
         indices_file (str, optional): File holding such a list.
             Defaults to None.
-        id_key (str): How list entries are matched, see above.
+        id_key (str): How list entries are matched: ``'auto'`` (``img_id``
+            when the data infos have one, else the ``img_path`` basename,
+            else the index), ``'img_id'``, ``'basename'`` or ``'index'``.
             Defaults to ``'auto'``.
         group_thresholds (tuple[int, int]): ``(low, high)`` of the report's
             group split. Defaults to (20, 100).

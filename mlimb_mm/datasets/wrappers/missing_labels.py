@@ -1,16 +1,9 @@
 """Partial-label benchmarks: hide a part of a dataset's labels.
 
-Four constructions, all as :class:`MissingLabelDataset` modes:
-
-========================  ===================================================
-``'pal'``                 Zhang et al., partially annotated labels (PAL)
-``'ppl'``                 Zhang et al., partially annotated positive labels
-``'spl'``                 Zhang et al. / Cole et al., single positive label
-``'missing_positives'``   COMIC's PLT-COCO / PLT-VOC missing rate
-========================  ===================================================
-
-See :class:`MissingLabelDataset` for the exact definitions and the text of
-the papers they rest on.
+Four constructions, all as :class:`MissingLabelDataset` modes: PAL, PPL and
+SPL (Zhang et al.) and COMIC's missing positives (PLT-COCO / PLT-VOC). The
+papers' text they rest on and the choices they leave open are in
+``docs/datasets.md``.
 """
 import warnings
 from typing import Optional, Tuple, Union
@@ -60,79 +53,28 @@ class MissingLabelDataset(BaseLabelWrapper):
 
     Every mode decides, for each *eligible* label of the wrapped dataset,
     whether it is kept or becomes unknown (-1). Labels that are unknown in
-    the wrapped dataset always stay unknown and are never counted. All
-    samples are kept (an image may end with no known label; it then costs
-    nothing to the losses).
+    the wrapped dataset stay unknown and are never counted. All samples are
+    kept. Modes (``q`` = ``keep_ratio``, ``r`` = ``missing_rate``):
 
-    Modes (``q`` = ``keep_ratio``, ``r`` = ``missing_rate``):
+    - ``'pal'``, partially annotated labels (Zhang et al. §V-A): a fraction
+      ``q`` of all known labels, positives and negatives alike, is kept; no
+      positive is guaranteed per image (``min_positives=0``).
+    - ``'ppl'``, partially annotated positive labels: a fraction ``q`` of
+      the known positives is kept, at least one per image that has one
+      (``min_positives=1``); every negative becomes unknown.
+    - ``'spl'``, single positive label (Cole et al.'s construction): one
+      known positive per image, drawn uniformly; everything else becomes
+      unknown.
+    - ``'missing_positives'``, COMIC (Zhang et al., ICCV 2023) §4.1: a
+      fraction ``r`` of the known positives becomes missing (unknown, or 0
+      as in COMIC's binary labels with ``missing_as='negative'``);
+      negatives are kept.
 
-    - ``'pal'`` -- partially annotated labels. Eligible: all known labels,
-      positives and negatives alike; a fraction ``q`` of them is kept, the
-      rest becomes unknown. Zhang et al. §V-A: *"for PAL, we randomly keep a
-      certain proportion of labels, regardless of whether they are positive
-      or negative. Therefore, in PAL setting, an image may correspond to
-      several negative labels but zero positive labels."* So no positive
-      (and no label at all) is guaranteed per image:
-      ``min_positives=0`` by default. The paper's settings are
-      PAL_0.3/0.6/0.9 (*"we keep 30%, 60%, and 90% of the labels"*).
-    - ``'ppl'`` -- partially annotated positive labels. Eligible: the known
-      positives; a fraction ``q`` is kept. Every negative becomes unknown.
-      §V-A: *"For PPL, we retain a certain proportion of positive labels and
-      discard the remaining negative labels."* At least one positive is kept
-      per image that has one (``min_positives=1`` by default): the paper
-      equates PPL with "at least one positive label per image" (§I: *"Most
-      existing approaches require that there is at least one positive label
-      per image, i.e., PPL or SPL setting"*; §V-B: AN, WAN and ROLE, which
-      *"require that each image has at least one available positive
-      label"*, run *"without any modification in the PPL setting"*, and
-      only for PAL was that restriction removed).
-    - ``'spl'`` -- single annotated positive label. One known positive per
-      image, drawn uniformly, is kept; every other label becomes unknown.
-      §V-A: *"for SPL, we keep only one positive label and discard all other
-      labels"* (Cole et al.'s construction). Images without a known
-      positive end with no known label.
-    - ``'missing_positives'`` -- COMIC (Zhang et al., ICCV 2023) §4.1:
-      *"The missing rate of PLT-COCO is 40%"*, *"PLT-VOC has the same
-      missing rate setting"*. A fraction ``r`` of the known positives
-      becomes missing; negatives are kept. No positive is guaranteed per
-      image (``min_positives=0``; the paper does not say).
-
-      What "missing" means: COMIC's labels are binary, §3.1: *"y ∈ {0,1}^C
-      ... y_c = 0, 1 respectively means the category is unknown and
-      present"*: a missing positive is written 0, the same value as a true
-      negative, and the MFM loss trains every 0 as a negative while the RLC
-      module may turn a 0 into a positive (Eq. 2, ``y_c = 0``). The released
-      annotation files are binary as well. Following METHODS.md §5 the
-      default here writes missing positives as unknown (-1) and keeps
-      negatives as verified negatives (0), so a loss can tell them apart;
-      ``missing_as='negative'`` writes them as 0, the paper's encoding (the
-      data then carries false negatives, reported as
-      ``wrong_label_fraction``).
-
-    Sampling of the kept labels (``sampling``):
-
-    - ``'exact'`` (default): exactly ``round(q * E)`` of the ``E`` eligible
-      labels of the whole dataset are kept (for ``missing_positives``,
-      ``round((1 - r) * E)``), a uniformly random subset. This is the
-      papers' wording (*"We randomly select a certain proportion of labels
-      to be retained and discard the rest"*); neither paper says whether
-      the proportion holds per image or per dataset, and the number of kept
-      labels of an image is not fixed (it is hypergeometric).
-    - ``'bernoulli'``: each eligible label is kept independently with
-      probability ``q`` (i.i.d. per label).
-
-    With ``min_positives = m > 0``, first ``min(m, n_i)`` of the ``n_i``
-    eligible positives of each image are kept (uniformly drawn), then the
-    other eligible labels are drawn at the rate that keeps the overall
-    expected (bernoulli) or exact (exact) count at the requested fraction.
-    When the forced positives alone exceed the request (e.g. PPL with a
-    small ``q`` on images with one or two positives), only they are kept,
-    the realised fraction is larger than requested, and a warning says so
-    (``report()['forced_exceeds_request']``).
-
-    :meth:`report` adds the requested and realised kept fractions of
-    positives and negatives (overall and per class), the number of images
-    left without a known positive, and the settings.
+    ``sampling='exact'`` keeps exactly ``round(q * E)`` of the ``E``
+    eligible labels of the whole dataset, ``'bernoulli'`` keeps each with
+    probability ``q``; the positives forced by ``min_positives`` are drawn
+    first. :meth:`report` gives the requested and realised kept fractions
+    (overall and per class) and the images left without a known positive.
 
     Args:
         dataset (BaseDataset | dict): The dataset to wrap (any mlimb_mm

@@ -1,8 +1,8 @@
 """Synthetic label noise of the BalanceMix paper (Song et al. 2024,
 §Evaluation): mislabelling, random flipping and single positive labels.
 
-See :class:`NoisyLabelDataset` for the exact reading of Eq. (11) and the
-choices the paper leaves open.
+The reading of Eq. (11) and the choices the paper leaves open are in
+``docs/datasets.md``.
 """
 import math
 from typing import Dict, Optional, Tuple, Union
@@ -235,71 +235,28 @@ class NoisyLabelDataset(BaseLabelWrapper):
     """Inject the synthetic label noise of BalanceMix (Song et al. 2024,
     §Evaluation) into a multi-label dataset.
 
-    Unknown (-1) labels of the wrapped dataset stay unknown in every mode,
-    and are never counted as positives or negatives. The clean labels travel
-    as ``gt_tristate_clean`` (see :class:`BaseLabelWrapper`).
+    Unknown (-1) labels of the wrapped dataset stay unknown in every mode.
+    The clean labels travel as ``gt_tristate_clean`` (see
+    :class:`BaseLabelWrapper`).
 
-    **mislabel** (class-dependent, Eq. (11)). Each positive label of class i
-    is, with probability ``rho``, moved to another class j: the image's
-    label i becomes 0 and label j becomes 1. The probability of the move
-    ``i -> j`` is ``rho_{i->j} = rho * N_j / (N - N_i)``, with ``N_i`` the
-    number of positive labels of class i (the paper: "N_i is the number of
-    positive labels for the i-th class") and ``N = sum_k N_k`` the number of
-    positive labels of all classes. This is the single-label protocol of
-    Wei et al. (2021) that the paper cites, where N counts the labels; with
-    this N, ``sum_{j != i} rho_{i->j} = rho`` exactly, i.e. a positive is
-    mislabelled with total probability rho. (Reading N as the number of
-    images instead would make the rows sum to ``rho * (N_pos - N_i) /
-    (N_img - N_i)``, above 1 on COCO at rho = 0.4: not a distribution.)
-
-    *Collisions.* The new class must be a known negative of the image (a
-    class already positive would silently turn the mislabel into a missing
-    label; an unknown one must stay unknown). Drawing j from Eq. (11) and
-    re-drawing on a collision would under-choose the classes that co-occur
-    with i (on COCO, 'person') and skipping would lower the noise rate below
-    rho. Instead, a mislabelled positive picks j among the image's known
-    negatives with probability ``A[i, j] / sum_{k in E} A[i, k]``, the weights
-    ``A`` being fitted once (deterministic, before any random draw) so that
-    the expected number of ``i -> j`` moves over the dataset is
-    ``rho_{i->j} * N_i`` for every cell (:func:`calibrate_mislabel_weights`).
-    Both the overall rate (rho) and the matrix of Eq. (11) are then realised
-    up to sampling error. Where a cell is unreachable (j is positive in
-    almost every image of class i, so there are too few images to move i to
-    j) the fit gives the closest weights and the report lists those cells
-    (``mislabel.cells_off_eq11``) and logs a warning; each positive still
-    moves with probability rho. The matrix realised is the one Eq. (11)
-    defines, ``p(y~_i = 0, y~_j = 1 | y_i = 1)``, unconditional on y_j.
-    (The paper's "Label Noise Modeling" paragraph also conditions on
-    ``y_j = 0``; read that way, a positive whose image holds other
-    positives would move with probability below rho.)
-    Two positives of one image moved to the same new class merge into one
-    positive (both moves count in the matrix, as the definition holds for
-    each; about 5% of the moves on a COCO-like draw, reported as
-    ``num_merged_moves``). A positive whose image has no known negative (of
-    a class with positives) cannot move: the report gives their number and
-    the rate to expect then (``expected_rate``). Classes with zero
-    positives have no row (they are never mislabelled) and receive no noise
-    (``N_j = 0``).
-
-    **flip** (class-independent): every known label, positive or negative,
-    is flipped independently with probability ``rho``.
-
-    **single_positive** (Kim et al. 2022, as the paper): in every image one
-    of its positive labels is kept, chosen uniformly at random; all its other
-    labels, positive and negative, become unknown (-1). ``rho`` is not used.
-    An image without any positive label carries no label at all in this
-    setting; by default it is dropped (``empty_images='drop'``, as the single
-    positive benchmarks of Cole et al. 2021 / Kim et al. 2022, which keep
-    only images with at least one positive), or kept with all labels unknown
-    (``empty_images='keep'``).
+    - ``'mislabel'`` (class-dependent, Eq. (11)): each positive label of
+      class i is, with probability ``rho``, moved to another class j (label
+      i becomes 0, label j becomes 1) with ``rho_{i->j} = rho * N_j / (N -
+      N_i)``, ``N_i`` the positive labels of class i and ``N`` those of all
+      classes. The new class is drawn among the image's known negatives with
+      weights fitted once (:func:`calibrate_mislabel_weights`) so that the
+      expected moves match Eq. (11) in every cell.
+    - ``'flip'`` (class-independent): every known label is flipped
+      independently with probability ``rho``.
+    - ``'single_positive'`` (Kim et al. 2022): one positive per image,
+      chosen uniformly, is kept; all other labels become unknown (or
+      negative, ``missing_as='negative'``); images without a positive are
+      dropped by default (``empty_images``). ``rho`` is not used.
 
     :meth:`report` gives the requested and realised rates (overall, per
-    class; positives and negatives apart for flip) and, for mislabel, the
-    realised ``K x K`` row-normalised matrix of moves next to the requested
-    Eq. (11) matrix and the calibrated expectation.
-
-    Everything is vectorised numpy (no per-label Python loop): COCO train
-    (118k x 80) builds in a few seconds.
+    class) and, for mislabel, the realised ``K x K`` matrix of moves next to
+    Eq. (11)'s. Collisions, unreachable cells, merged moves and the reading
+    of N are discussed in ``docs/datasets.md``.
 
     Args:
         dataset (BaseDataset | dict): The dataset to corrupt, or its config.

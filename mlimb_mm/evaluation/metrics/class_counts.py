@@ -1,20 +1,7 @@
 """Training-set class counts for the metrics that split classes by frequency
 (:class:`LongTailMultiLabelMetric`, :class:`MultiLabelPRFMetric`), and the
 reading of evaluation samples into ``(pred_score, tristate)`` pairs that both
-metrics share.
-
-A metric gets the per-class positive counts of the TRAINING set from exactly
-one of three sources:
-
-- ``class_counts``: a sequence of K ints;
-- ``class_counts_file``: a JSON file holding a list of K ints, or a dict
-  ``{"class_counts": [...]}``;
-- ``train_dataset``: a dataset config dict (built lazily with
-  ``mmpretrain.registry.DATASETS.build`` the first time the counts are
-  needed, i.e. in the first ``compute_metrics``) or an already built dataset.
-  Its ``get_class_counts()`` is used (all mlimb_mm datasets provide it);
-  otherwise the positives of ``get_cat_ids(i)`` are counted over the dataset.
-"""
+metrics share."""
 import json
 from typing import Optional, Sequence, Union
 
@@ -80,7 +67,19 @@ def count_dataset_classes(dataset,
 
 
 class ClassCountsMixin:
-    """Holds the training class counts of a metric (see module docstring).
+    """Holds the training class counts of a metric.
+
+    The per-class positive counts of the TRAINING set come from exactly one
+    of three sources:
+
+    - ``class_counts``: a sequence of K ints;
+    - ``class_counts_file``: a JSON file holding a list of K ints, or a dict
+      ``{"class_counts": [...]}``;
+    - ``train_dataset``: a dataset config dict (built lazily with
+      ``DATASETS.build`` the first time the counts are needed, i.e. in the
+      first ``compute_metrics``) or an already built dataset. Its
+      ``get_class_counts()`` is used (all mlimb_mm datasets provide it);
+      otherwise the positives of ``get_cat_ids(i)`` are counted.
 
     Call :meth:`_init_class_counts` in ``__init__`` and
     :meth:`get_train_class_counts` in ``compute_metrics``. The JSON file is

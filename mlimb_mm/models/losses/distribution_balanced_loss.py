@@ -1,11 +1,9 @@
 """Distribution-Balanced loss (Wu et al., ECCV 2020) and the rows of its
 Table 1 as switches of one loss.
 
-The equations are cited by the paper's numbers
-(``shared/seeds/distribution_balanced_loss_wu2020.txt``); where the paper and
-the authors' released code (``mllt/models/losses/resample_loss.py``, which
-produced Table 1) differ, the project's ``METHODS.md`` §1 decides, and this
-module follows it.
+Equations are cited by the paper's numbers. What the implementation decides
+where the paper and the authors' released code differ is in
+``configs/db_loss/README.md``.
 """
 import json
 from typing import Optional, Sequence, Tuple
@@ -124,152 +122,52 @@ class DistributionBalancedLoss(nn.Module):
     r"""Distribution-Balanced loss (DB, Wu et al. 2020) and its baselines.
 
     One loss covers the rows of the paper's Table 1 (and Table 2) by three
-    switches: a re-weighting ``reweight_func``, the negative-tolerant
-    regularisation ``logit_reg`` and a ``focal`` factor. ``preset`` names a
-    row; switches given explicitly override the preset's.
+    switches: a re-weighting ``reweight_func`` (R-BCE, Eq. (2)-(5); RW; CB),
+    the negative-tolerant regularisation ``logit_reg`` (NT-BCE, Eq. (7)-(9))
+    and a ``focal`` factor. ``preset`` names a row (``'BCE'``, ``'Focal'``,
+    ``'RW'``, ``'RW-Focal'``, ``'CB'``, ``'CB-Focal'``, ``'R-BCE'``,
+    ``'R-BCE-Focal'``, ``'NT-BCE'``, ``'DB'``, ``'DB-Focal'``; see
+    :data:`PRESETS`); switches given explicitly override the preset's. The
+    RS rows are these losses with
+    :class:`~mlimb_mm.datasets.samplers.ClassAwareSampler`.
 
-    ============  ==================  ============  =========  =============
-    preset        reweight_func       logit_reg     focal      notes
-    ============  ==================  ============  =========  =============
-    BCE (ERM)     None                None          None       plain BCE
-    Focal         None                None          dict()
-    RW            'inv_sqrt'          None          None       weight_norm=
-                                                               'by_batch'
-    RW-Focal      'inv_sqrt'          None          dict()     (Table 2)
-    CB            'class_balanced'    None          None       loss_weight=10
-    CB-Focal      'class_balanced'    None          dict()     loss_weight=10
-    R-BCE         'rebalance'         None          None       Eq. (5)
-    R-BCE-Focal   'rebalance'         None          dict()
-    NT-BCE        None                dict()        None       Eq. (7)
-    DB            'rebalance'         dict()        None       Eq. (10)
-    DB-Focal      'rebalance'         dict()        dict()     **default**
-    ============  ==================  ============  =========  =============
+    With logits ``z`` ``(B, K)``, targets ``y`` in [0, 1], the re-weighting
+    ``w`` and the class-prior shift ``z' = z + kappa * b_k / lambda``,
+    ``b_k = log(n_k / (N - n_k))`` (Eq. (9) in the released code's form;
+    ``logit_reg_form='paper'`` shifts by ``kappa * b_k``), DB is Eq. (10)::
 
-    ``dict()`` means "on, with the defaults below". The RS (class-aware
-    re-sampling) rows of the paper are these losses plus the class-aware
-    sampler; the loss does not sample.
+        w * [y log(1 + exp(-z')) + (1 - y) / lambda log(1 + exp(lambda z'))]
 
-    **Notation.** Logits ``z`` ``(B, K)``, targets ``y`` in [0, 1], ``n_k``
-    training positives of class k, ``N`` training images.
-
-    **Re-weighting** (``reweight_func``; the weight multiplies both the
-    positive and the negative term of a label, as in Eq. (5) and the released
-    code):
-
-    - ``'rebalance'`` (R-BCE), Eq. (2)-(4):
-      ``r[b,k] = (1/n_k) / sum_j y[b,j] / n_j`` (for *every* class k of the
-      image, not only its positives) and
-      ``w = alpha + sigmoid(beta * (r - mu))``; ``map_param`` defaults to
-      ``alpha=0.1, beta=10, mu=0.2`` (COCO-MLT; VOC-MLT uses ``mu=0.3``).
-      (The released code names these ``map_param=dict(gamma=alpha,
-      alpha=beta, beta=mu)``; ours uses the paper's names.) Soft targets
-      enter the sum linearly. The positives are those of the *target*,
-      whatever the per-element ``weight`` (a PLM-masked positive still
-      decides how often its image is re-sampled); unknown labels have
-      target 0 and do not count.
-    - ``'inv_sqrt'`` (RW): ``w_k = sqrt(N / n_k)``; ``'inv'``: ``N / n_k``.
-      The paper's RW row normalises the weights to [0, 1] in a mini-batch:
-      the ``RW`` preset sets ``weight_norm='by_batch'`` (divide by the
-      maximum of the ``(B, K)`` weight matrix, i.e. ``sqrt(n_min / n_k)``).
-    - ``'class_balanced'`` (CB, effective number, Cui et al.):
-      class weight ``c_k = (1 - beta) / (1 - beta ** n_k)``; ``cb_param``
-      defaults to ``beta=0.9`` (COCO-MLT in the paper's appendix; 0.99 on
-      VOC-MLT) and ``mode='average_w'``, the released default: each image
-      weighs all its labels by the mean ``c_k`` over its positives. Other
-      modes: ``'by_class'`` (``c_k`` per class), ``'average_n'`` (``c`` of
-      the mean ``n`` of the positives) and ``'average_e'`` (one over the mean
-      effective number ``E = (1 - beta**n)/(1 - beta)`` of the positives, the
-      appendix's wording). The CB presets set ``loss_weight=10``, as the
-      appendix (mean instead of the original sum reduction).
-      ``normalize=True`` scales the class weights to sum to K, as Cui et
-      al.'s class-balanced loss does (then use ``loss_weight=1``).
-    - ``weight_norm``: None, ``'by_instance'`` (divide each image's weights
-      by their maximum) or ``'by_batch'`` (by the batch maximum), applied to
-      the re-weighting only, as in the released code.
-
-    **Negative-tolerant regularisation** (``logit_reg``), Eq. (7)-(9), with
-    the class prior bias ``b_k = -log(N / n_k - 1) = log(n_k / (N - n_k))``,
-    ``kappa = init_bias`` (default 0.05) and ``lambda = neg_scale``
-    (default 2.0; VOC-MLT uses 5.0):
-
-    - ``logit_reg_form='released'`` (default; what produced Table 1):
-      ``z' = z + kappa * b / lambda`` for every label, then
-      ``L = y * log(1 + exp(-z'))
-      + (1 - y) / lambda * log(1 + exp(lambda * z'))``.
-    - ``logit_reg_form='paper'``, Eq. (7) with ``nu = -kappa * b``, Eq. (9):
-      ``z' = z - nu = z + kappa * b``, then the same expression.
-
-    The two forms differ only by the shift (``kappa*b/lambda`` vs
-    ``kappa*b``). For soft targets the loss is Eq. (7) with a soft ``y``
-    (linear in ``y``); for hard targets it equals the released code, which
-    scales the logit and weight of negatives.
-
-    **Focal** (``focal``, defaults ``gamma=2, balance_param=2``): each term
-    is multiplied by ``balance_param * (1 - p_t) ** gamma`` where ``p_t`` is
-    computed, as in the released code, on the already shifted and scaled
-    logits: ``1 - p_t = sigmoid(-z')`` for the positive term and
-    ``sigmoid(lambda * z')`` for the negative term.
-
-    The DB loss, Eq. (10), is then
-    ``w[b,k] * [y * log(1+exp(-z')) + (1-y)/lambda * log(1+exp(lambda z'))]``
-    (times the focal factor for DB-Focal).
-
-    **Per-element weight.** The ``weight`` ``(B, K)`` passed by the head
-    (0 for unknown labels, PLM masks, reliabilities, ...) multiplies the
-    element-wise loss above; a zero-weighted label contributes nothing to
-    the loss nor to the gradient. A ``(B,)`` weight is broadcast over
-    classes.
-
-    **Reduction.** ``'mean'`` divides the weighted sum by ``B * K``, the
-    mean over all elements of the released code, *ignoring* the
-    ``avg_factor`` (=B) that :class:`TriStateLinearClsHead` passes, so the
-    loss has the released code's scale (a ``MultiLabelBCELoss`` under the
-    same head is K times larger). Elements weighted 0 stay in the
-    denominator. ``use_avg_factor=True`` divides by ``avg_factor`` instead
-    (sum over classes, mean over images). ``'sum'`` and ``'none'`` as usual.
-
-    **Degenerate cases** (no inf/NaN in loss or gradients):
-
-    - An image with no positive target (the released code divides by zero,
-      NaN) gets the weight ``empty_weight`` (default 1.0, i.e. no
-      re-balancing: its labels count as in plain BCE) on all its labels,
-      under ``'rebalance'`` and the per-image CB modes.
-    - Counts enter the weights as ``max(n_k, 1)`` (a class with no training
-      positive counts as seen once) and the prior bias as
-      ``clamp(n_k, 0.5, N - 0.5)`` (half-an-image continuity correction, so
-      ``b_k`` stays within ``±log(2N - 1)`` for ``n_k = 0`` or ``n_k = N``).
-      Both are exact for ``1 <= n_k <= N - 1``.
-    - The statistics are turned into weights in float64.
-
-    **Class statistics** (``n_k``, ``N``) come, in order of precedence, from
-    :class:`~mlimb_mm.engine.hooks.ClassStatisticsHook` (reads the training
-    dataset in ``before_train`` and calls :meth:`set_class_statistics`;
-    the way to use the loss, no file needed), or from ``class_counts`` +
-    ``num_samples``, or from ``class_counts_file``. They are kept as
-    (int64) buffers, so checkpoints carry them and a resumed run has them
-    before the hook runs. A loss that needs them (any re-weighting, or a
-    non-zero ``init_bias``) and has none raises at its first forward.
+    times ``balance_param * (1 - p_t) ** gamma`` for DB-Focal (``p_t`` on
+    the shifted logits), times the per-label ``weight`` of the head, and
+    averaged over all ``B * K`` elements. An image without positives gets
+    the finite weight ``empty_weight``. The training class statistics
+    (``n_k``, ``N``) are set before training by
+    :class:`~mlimb_mm.engine.hooks.ClassStatisticsHook` (or given as
+    arguments) and saved in checkpoints as buffers. Decisions where the
+    paper is silent or differs from the released code:
+    ``configs/db_loss/README.md``.
 
     Args:
-        preset (str, optional): A row of the table above; the switches
-            not given explicitly are the preset's. Defaults to (and None
+        preset (str, optional): A row of Table 1. Defaults to (and None
             means) ``'DB-Focal'``.
-        reweight_func (str, optional): None, ``'rebalance'``, ``'inv_sqrt'``
-            (alias ``'sqrt_inv'``), ``'inv'`` or ``'class_balanced'`` (alias
-            ``'CB'``). Defaults to the preset's (``'rebalance'``).
+        reweight_func (str, optional): None, ``'rebalance'`` (Eq. (2)-(4)),
+            ``'inv_sqrt'`` (alias ``'sqrt_inv'``), ``'inv'`` or
+            ``'class_balanced'`` (alias ``'CB'``). Defaults to the preset's.
         map_param (dict): ``alpha``, ``beta``, ``mu`` of Eq. (4); missing
-            keys take ``alpha=0.1, beta=10.0, mu=0.2``.
+            keys take ``alpha=0.1, beta=10.0, mu=0.2`` (COCO-MLT).
         logit_reg (dict, optional): ``init_bias`` (kappa) and ``neg_scale``
             (lambda); missing keys take ``init_bias=0.05, neg_scale=2.0``;
             None disables it.
         logit_reg_form (str): ``'released'`` (default) or ``'paper'``.
         focal (dict, optional): ``gamma`` and ``balance_param``; missing
             keys take ``gamma=2.0, balance_param=2.0``; None disables it.
-        cb_param (dict): ``beta`` (in [0, 1)), ``mode`` and ``normalize``
-            (class weights summed to K) of the CB weights; missing keys
-            take ``beta=0.9, mode='average_w', normalize=False``.
+        cb_param (dict): ``beta`` in [0, 1), ``mode`` (``'by_class'``,
+            ``'average_w'``, ``'average_n'``, ``'average_e'``) and
+            ``normalize`` of the CB weights; missing keys take
+            ``beta=0.9, mode='average_w', normalize=False``.
         weight_norm (str, optional): None, ``'by_instance'`` or
-            ``'by_batch'``. Defaults to the preset's (None).
+            ``'by_batch'``. Defaults to the preset's.
         empty_weight (float): Weight of every label of an image with no
             positive target, under per-image re-weightings. Defaults to 1.0.
         class_counts (Sequence[int], optional): Positives of each class in
@@ -278,7 +176,8 @@ class DistributionBalancedLoss(nn.Module):
         class_counts_file (str, optional): JSON list of K ints (then give
             ``num_samples``), or ``{"class_counts": [...],
             "num_samples": N}``. Exclusive with ``class_counts``.
-        reduction (str): ``'mean'``, ``'sum'`` or ``'none'``.
+        reduction (str): ``'mean'`` (over ``B * K``), ``'sum'`` or
+            ``'none'``. Defaults to ``'mean'``.
         use_avg_factor (bool): Divide by the caller's ``avg_factor`` in
             ``'mean'`` instead of by ``B * K``. Defaults to False.
         loss_weight (float): Defaults to 1.0 (10.0 in the CB presets).

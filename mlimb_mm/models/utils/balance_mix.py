@@ -1,31 +1,14 @@
 """BalanceMix's minority-augmented mixing, Eq. (5) (Song et al. 2024).
 
-A batch ``B_R`` from the random sampler and a batch ``B_M`` of the same
-size from the minority sampler are mixed pair by pair::
+A batch ``B_R`` of the random sampler and a batch ``B_M`` of the same size
+of the minority sampler are mixed pair by pair::
 
     lam' ~ Beta(alpha, alpha),   lam = max(lam', 1 - lam')
     x_mix = lam x_R + (1 - lam) x_M,   y_mix = lam y_R + (1 - lam) y_M
 
-so ``lam >= 0.5``: the random-sampler image dominates (diversity) and the
-minority image adds the context of minority classes. mmpretrain's
-``Mixup`` neither folds ``lam`` to ``[0.5, 1]`` nor mixes two batches (it
-mixes a batch with its own permutation), hence this augment
-(``METHODS.md`` §3).
-
-- ``alpha = 4`` (the paper's default).
-- One ``lam`` per batch by default (mmpretrain's habit); ``per_sample=True``
-  draws one ``lam`` per pair, which the paper's per-instance notation
-  allows (``METHODS.md``: allowed if documented).
-- Targets are soft ``(B, K)`` scores (the ``gt_score`` multi-hot, or the
-  refined targets of the label-wise management); unknown labels should be
-  given as whatever target the loss ignores (0) -- whether a label counts
-  is decided by the weights.
-- The per-label weights of the mixed sample (label reliabilities,
-  Eq. (10), unknown-label masks, PLM masks) **follow the random-batch
-  image** (``METHODS.md`` §3): the mixed sample is the random-batch sample
-  with a minority image blended in, so it keeps the random sample's data
-  sample (``sample_idx``, tri-state labels, ``label_weight``) and only its
-  input and ``gt_score`` change.
+What the implementation decides where the paper is silent (one ``lam`` per
+batch, the label weights of the mixed sample) is in
+``configs/balancemix/README.md``.
 """
 from typing import Optional, Tuple, Union
 
@@ -120,18 +103,23 @@ def balance_mix(inputs_r: torch.Tensor,
 class BalanceMix:
     """Eq. (5) as an mmpretrain batch augment over **two** batches.
 
-    Unlike mmpretrain's batch augments (``Mixup``: ``aug(inputs, scores)``
-    on one batch) it is called with the random batch and the minority
-    batch; it is meant for the BalanceMix training step, not for
-    ``ClsDataPreprocessor(batch_augments=...)``.
+    Unlike mmpretrain's ``Mixup`` (``aug(inputs, scores)``, a batch mixed
+    with its own permutation, ``lam`` in [0, 1]) it is called with the
+    random batch and the minority batch and folds ``lam`` to [0.5, 1], so
+    the random image dominates. It is meant for the BalanceMix training
+    step, not for ``ClsDataPreprocessor(batch_augments=...)``.
 
-    The label weights (reliabilities) follow the random batch: when
-    ``weights_r`` is given it is returned unchanged as the mixed batch's
-    weights (``weights_m`` is accepted for symmetry and ignored).
+    Targets are soft ``(B, K)`` scores (unknown labels given as 0: whether a
+    label counts is decided by the weights). The label weights
+    (reliabilities, Eq. (10), unknown-label and PLM masks) follow the
+    random batch: when ``weights_r`` is given it is returned unchanged as
+    the mixed batch's weights (``weights_m`` is accepted for symmetry and
+    ignored).
 
     Args:
-        alpha (float): The Beta parameter. Defaults to 4.0.
-        per_sample (bool): One ``lam`` per pair. Defaults to False.
+        alpha (float): The Beta parameter. Defaults to 4.0 (the paper).
+        per_sample (bool): One ``lam`` per pair instead of one per batch
+            (mmpretrain's habit). Defaults to False.
         seed (int, optional): Seed of the augment's own CPU generator
             (reproducible mixing); the global generator when None.
     """

@@ -1,24 +1,5 @@
 """The data preprocessor of BalanceMix's minority-augmented mixing, Eq. (5)
-(Song et al. 2024; ``METHODS.md`` §3).
-
-mmpretrain 1.2's batch augments (``ClsDataPreprocessor(batch_augments=...)``)
-are called as ``aug(inputs, batch_score)`` and must return a batch of the
-same size: they cannot drop the minority half nor see the data samples.
-Hence a small subclass of ``ClsDataPreprocessor``: in training mode the
-collated batch of ``2B`` samples (``B`` random, then ``B`` minority: the
-layout of :class:`~mlimb_mm.datasets.samplers.BalanceMixSampler`) is split
-into its halves, inputs and ``gt_score`` are mixed pair by pair with
-:func:`~mlimb_mm.models.utils.balance_mix` (``lam = max(lam', 1 - lam')``,
-``lam' ~ Beta(alpha, alpha)``) and the ``B`` data samples of the random half
-are returned, their ``gt_score`` replaced by the mixed scores. Every other
-field of the mixed sample -- ``label_weight`` (the reliabilities of the
-label-wise management, Eq. (10)), ``gt_tristate``, ``sample_idx`` -- is the
-random image's: the mixed label's reliability follows the random-sampler
-image, which dominates the mix (``lam >= 0.5``).
-
-Outside training (validation, test, the hook's refinement pass) it is a
-plain ``ClsDataPreprocessor``.
-"""
+(Song et al. 2024)."""
 from typing import Optional
 
 import torch
@@ -34,6 +15,18 @@ __all__ = ['BalanceMixDataPreprocessor']
 class BalanceMixDataPreprocessor(ClsDataPreprocessor):
     """``ClsDataPreprocessor`` that mixes the random and the minority halves
     of a training batch, Eq. (5).
+
+    mmpretrain's batch augments are called as ``aug(inputs, batch_score)``
+    and must return a batch of the same size: they cannot drop the minority
+    half nor see the data samples. In training mode this preprocessor splits
+    the collated batch of ``2B`` samples (``B`` random, then ``B`` minority:
+    the layout of :class:`~mlimb_mm.datasets.samplers.BalanceMixSampler`)
+    into its halves, mixes inputs and ``gt_score`` pair by pair with
+    :class:`~mlimb_mm.models.utils.BalanceMix` and returns the ``B`` data
+    samples of the random half with the mixed ``gt_score``. Every other
+    field (``label_weight``, ``gt_tristate``, ``sample_idx``) is the random
+    image's, which dominates the mix (``lam >= 0.5``). Outside training it
+    is a plain ``ClsDataPreprocessor``.
 
     Args:
         alpha (float): Beta parameter of Eq. (5). Defaults to 4.0.
