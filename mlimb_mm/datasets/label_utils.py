@@ -1,8 +1,15 @@
 """Small helpers shared by the datasets for the tri-state label convention:
-1 positive, 0 negative, -1 unknown, stored as ``np.int8``."""
+1 positive, 0 negative, -1 unknown, stored as ``np.int8``; and the many /
+medium / few-shot class groups shared by the long-tailed subsets and the
+metrics."""
+from typing import Dict, Sequence, Tuple, Union
+
 import numpy as np
 
 POSITIVE, NEGATIVE, UNKNOWN = 1, 0, -1
+
+#: The many / medium / few-shot group names, in the order they are reported.
+GROUP_NAMES = ('many', 'medium', 'few')
 
 
 def tristate_from_positives(positives, num_classes, default=NEGATIVE):
@@ -45,3 +52,30 @@ def check_missing_as(name: str, missing_as: str, applies: bool,
     if missing_as != 'unknown' and not applies:
         raise ValueError(f'{name}: missing_as={missing_as!r} applies to '
                          f'{where} only.')
+
+
+def long_tail_groups(
+        class_counts: Union[Sequence[int], np.ndarray],
+        thresholds: Tuple[int, int] = (20, 100)) -> Dict[str, np.ndarray]:
+    """Split classes into many / medium / few shot groups by training count.
+
+    With ``thresholds=(low, high)``: ``many`` has the classes with
+    ``count > high``, ``medium`` those with ``low <= count <= high`` and
+    ``few`` those with ``count < low``. ``(20, 100)`` is the split of the
+    DB-loss and COMIC papers; BalanceMix uses ``(1000, 10000)``.
+
+    Returns:
+        dict: ``many``, ``medium``, ``few`` -> sorted int64 class indices.
+    """
+    low, high = thresholds
+    if low > high:
+        raise ValueError(f'group thresholds must be (low, high) with low <= '
+                         f'high, got {tuple(thresholds)}.')
+    counts = np.asarray(class_counts)
+    if counts.ndim != 1:
+        raise ValueError('class_counts must be 1-D, got shape '
+                         f'{counts.shape}.')
+    return dict(
+        many=np.flatnonzero(counts > high),
+        medium=np.flatnonzero((counts >= low) & (counts <= high)),
+        few=np.flatnonzero(counts < low))

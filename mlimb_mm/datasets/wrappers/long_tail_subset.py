@@ -9,10 +9,9 @@ import numpy as np
 from mmengine.dataset import BaseDataset
 from mmpretrain.registry import DATASETS
 
-from ..label_utils import POSITIVE
+from ..label_utils import GROUP_NAMES, POSITIVE, long_tail_groups
 from .base_label_wrapper import BaseLabelWrapper
 
-GROUP_NAMES = ('many', 'medium', 'few')
 RANK_BY = ('resample_prob', 'size')
 ID_KEYS = ('auto', 'img_id', 'basename', 'index')
 
@@ -87,17 +86,6 @@ def resample_probability(positives: np.ndarray,
     cond = np.divide(co, n[None, :], out=np.zeros_like(co),
                      where=n[None, :] > 0)  # cond[i, j] = p(i | j)
     return cond.sum(1) / max(num_classes, 1)
-
-
-def long_tail_groups(counts: np.ndarray, thresholds=(20, 100)) -> dict:
-    """many: ``count > high``; medium: ``low <= count <= high``; few:
-    ``count < low`` (the split of ``LongTailMultiLabelMetric``)."""
-    low, high = thresholds
-    counts = np.asarray(counts)
-    return dict(
-        many=np.flatnonzero(counts > high),
-        medium=np.flatnonzero((counts >= low) & (counts <= high)),
-        few=np.flatnonzero(counts < low))
 
 
 def read_image_list(path: str) -> list:

@@ -8,11 +8,14 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 from mmpretrain.registry import METRICS
 
+from ...datasets.label_utils import GROUP_NAMES, long_tail_groups
 from .class_counts import (ClassCountsMixin, _to_tensor, class_name,
                            sample_to_result, stack_results)
 
-#: The group names, in the order they are reported.
-GROUP_NAMES = ('many', 'medium', 'few')
+__all__ = [
+    'GROUP_NAMES', 'LongTailMultiLabelMetric', 'average_precision',
+    'long_tail_groups'
+]
 
 
 def average_precision(scores: Union[torch.Tensor, np.ndarray],
@@ -99,33 +102,6 @@ def average_precision(scores: Union[torch.Tensor, np.ndarray],
                                torch.full_like(summed, float('nan')))
         ap[start:start + step] = chunk_ap.numpy()
     return float(ap[0]) if squeeze else ap
-
-
-def long_tail_groups(
-        class_counts: Union[Sequence[int], np.ndarray],
-        thresholds: Tuple[int, int] = (20, 100)) -> Dict[str, np.ndarray]:
-    """Split classes into many / medium / few shot groups by training count.
-
-    With ``thresholds=(low, high)``: ``many`` has the classes with
-    ``count > high``, ``medium`` those with ``low <= count <= high`` and
-    ``few`` those with ``count < low``. ``(20, 100)`` is the split of the
-    DB-loss and COMIC papers; BalanceMix uses ``(1000, 10000)``.
-
-    Returns:
-        dict: ``many``, ``medium``, ``few`` -> sorted int64 class indices.
-    """
-    low, high = thresholds
-    if low > high:
-        raise ValueError(f'group thresholds must be (low, high) with low <= '
-                         f'high, got {tuple(thresholds)}.')
-    counts = np.asarray(class_counts)
-    if counts.ndim != 1:
-        raise ValueError('class_counts must be 1-D, got shape '
-                         f'{counts.shape}.')
-    return dict(
-        many=np.flatnonzero(counts > high),
-        medium=np.flatnonzero((counts >= low) & (counts <= high)),
-        few=np.flatnonzero(counts < low))
 
 
 @METRICS.register_module()
