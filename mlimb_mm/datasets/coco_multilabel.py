@@ -1,11 +1,11 @@
 from typing import List, Optional, Tuple
 
 import numpy as np
-from mmengine.fileio import exists, load
+from mmengine.fileio import exists
 
 from mmpretrain.registry import DATASETS
 from .base_multi_label import BaseMultiLabelDataset
-from .label_utils import POSITIVE, UNKNOWN
+from .label_utils import POSITIVE, UNKNOWN, load_annotation_file
 from .tristate_multilabel import (check_unique_classes, classes_given,
                                   join_paths, positive_lists, select_classes)
 
@@ -149,7 +149,7 @@ class CocoMultiLabelDataset(BaseMultiLabelDataset):
         if not self.ann_file or not exists(self.ann_file):
             raise FileNotFoundError(
                 f'COCO annotation file {self.ann_file!r} not found.')
-        coco = load(self.ann_file)
+        coco = load_annotation_file(self.ann_file)
         if not isinstance(coco, dict) or 'images' not in coco \
                 or 'categories' not in coco:
             raise ValueError(f'{self.ann_file} is not a COCO annotation file: '

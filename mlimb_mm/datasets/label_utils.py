@@ -1,10 +1,12 @@
 """Small helpers shared by the datasets for the tri-state label convention:
-1 positive, 0 negative, -1 unknown, stored as ``np.int8``; and the many /
+1 positive, 0 negative, -1 unknown, stored as ``np.int8``; the many /
 medium / few-shot class groups shared by the long-tailed subsets and the
-metrics."""
-from typing import Dict, Sequence, Tuple, Union
+metrics; and the reading of annotation files with errors that name them."""
+import json
+from typing import Any, Dict, Sequence, Tuple, Union
 
 import numpy as np
+from mmengine.fileio import load
 
 POSITIVE, NEGATIVE, UNKNOWN = 1, 0, -1
 
@@ -26,6 +28,31 @@ def tristate_from_positives(positives, num_classes, default=NEGATIVE):
     tristate = np.full(num_classes, default, dtype=np.int8)
     tristate[positives] = POSITIVE
     return tristate
+
+
+def load_annotation_file(path: str) -> Any:
+    """``mmengine.load(path)`` (JSON, YAML or pickle, by suffix), raising a
+    ``ValueError`` that names the file when it cannot be parsed: the
+    parsers' own messages (e.g. ``Expecting value: line 1 column 1``) do
+    not say which file they read."""
+    try:
+        return load(path)
+    except OSError:
+        raise  # a missing or unreadable file: the message names it
+    except Exception as err:
+        raise ValueError(f'cannot parse the annotation file {path}: '
+                         f'{type(err).__name__}: {err}') from err
+
+
+def read_json_file(path: str, what: str) -> Any:
+    """``json.load`` of the local file ``path``; a file that is not valid
+    JSON raises a ``ValueError`` naming ``what`` and the file."""
+    with open(path, 'r') as f:
+        try:
+            return json.load(f)
+        except ValueError as err:  # JSONDecodeError, UnicodeDecodeError
+            raise ValueError(f'{what} {path!r} is not valid JSON: '
+                             f'{err}') from err
 
 
 def check_tristate(tristate, num_classes, where):

@@ -5,11 +5,11 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 from mmengine.fileio import (LocalBackend, exists, get_file_backend,
-                             get_local_path, load)
+                             get_local_path)
 
 from mmpretrain.registry import DATASETS
 from .base_multi_label import BaseMultiLabelDataset
-from .label_utils import NEGATIVE, POSITIVE, UNKNOWN
+from .label_utils import NEGATIVE, POSITIVE, UNKNOWN, load_annotation_file
 
 
 def join_paths(prefix: str, paths: List[str]) -> List[str]:
@@ -327,11 +327,14 @@ class TriStateMultiLabelDataset(BaseMultiLabelDataset):
     def _load_json(self, given: Optional[List[str]]
                    ) -> Tuple[List[str], List[str], np.ndarray]:
         """Format 2: OpenMMLab 2.0 style, dense or sparse labels."""
-        annotations = load(self.ann_file)
+        annotations = load_annotation_file(self.ann_file)
         if not isinstance(annotations, dict) or 'data_list' not in \
                 annotations:
             raise ValueError(f'{self.ann_file} must hold a dict with a '
                              '`data_list` (and optionally `metainfo`).')
+        if not annotations['data_list']:
+            raise ValueError(f'{self.ann_file} holds no samples: its '
+                             '`data_list` is empty.')
         file_meta = dict(annotations.get('metainfo') or {})
         for key, value in file_meta.items():
             if key != 'classes':
@@ -406,7 +409,8 @@ class TriStateMultiLabelDataset(BaseMultiLabelDataset):
     def _clean_labels(self, entries, num_classes) -> Optional[np.ndarray]:
         """The ``gt_tristate_clean`` labels that the benchmark builders
         write beside corrupted ones, when every entry has them."""
-        if not all('gt_tristate_clean' in entry for entry in entries):
+        if not entries or not all('gt_tristate_clean' in entry
+                                  for entry in entries):
             return None
         clean = np.asarray([entry['gt_tristate_clean'] for entry in entries])
         if clean.shape != (len(entries), num_classes) or not np.isin(

@@ -266,6 +266,14 @@ def test_duplicated_image_id(tmp_path):
         build(ann_file)
 
 
+def test_unparsable_file_is_named(tmp_path):
+    ann_file = tmp_path / 'instances_broken.json'
+    ann_file.write_text('{"images": [{"id": 1, "file_name": "a.jpg"}')
+    with pytest.raises(ValueError, match=r'cannot parse the annotation file '
+                       r'.*instances_broken\.json'):
+        CocoMultiLabelDataset(ann_file=str(ann_file))
+
+
 def test_not_a_coco_file(tmp_path):
     ann_file = tmp_path / 'x.json'
     ann_file.write_text(json.dumps(dict(data_list=[])))

@@ -266,6 +266,11 @@ def test_image_ids_matched_by_img_id(tmp_path):
             np.testing.assert_array_equal(
                 LongTailSubsetDataset(source, **kwargs).source_indices,
                 [0, 3, 17, 40])
+    broken = tmp_path / 'broken.json'
+    broken.write_text('[1040, 1003,')
+    with pytest.raises(ValueError, match=r"image list '.*broken\.json' is "
+                       'not valid JSON'):
+        LongTailSubsetDataset(source, indices_file=str(broken))
     with pytest.raises(ValueError, match="image '1999' of image_ids is not "
                        'in the source'):
         LongTailSubsetDataset(source, image_ids=[1003, 1999])

@@ -286,6 +286,36 @@ def test_json_without_data_list(tmp_path):
         build(ann_file)
 
 
+@pytest.mark.parametrize('name, text', [
+    ('ann.json', '{"metainfo": {"classes": ["cat"]}, "data_list": [\n'),
+    ('ann.json', ''),
+    ('ann.yaml', 'data_list: [a, b\n'),
+])
+def test_unparsable_annotation_file_is_named(tmp_path, name, text):
+    # the parser's own message (e.g. "Expecting value: line 2 column 1")
+    # does not say which file it read
+    ann_file = write(tmp_path / name, text)
+    with pytest.raises(ValueError, match=r'cannot parse the annotation file '
+                       r'.*' + name.replace('.', r'\.')):
+        build(ann_file)
+
+
+def test_unparsable_pickle_is_named(tmp_path):
+    ann_file = tmp_path / 'ann.pkl'
+    ann_file.write_bytes(b'not a pickle')
+    with pytest.raises(ValueError, match=r'cannot parse the annotation file '
+                       r'.*ann\.pkl'):
+        build(ann_file)
+
+
+@pytest.mark.parametrize('classes', [CLASSES, None])
+def test_json_with_empty_data_list(tmp_path, classes):
+    ann_file = write_json(tmp_path / 'ann.json', entries=[], classes=classes)
+    with pytest.raises(ValueError, match=r'ann\.json holds no samples: its '
+                       r'`data_list` is empty'):
+        build(ann_file)
+
+
 # ---------------------------------------------------------- openimages
 OI_CSV = ('ImageID,Source,LabelName,Confidence\n'
           '000a,verification,/m/cat,1\n'

@@ -236,6 +236,14 @@ def test_metric_class_counts_file(tmp_path, as_dict):
         ref[[2, 3, 4]].mean(), abs=1e-9)
 
 
+def test_metric_class_counts_file_not_json(tmp_path):
+    path = tmp_path / 'counts.json'
+    path.write_text('[1, 2,')
+    with pytest.raises(ValueError, match=r"class_counts_file '.*counts\.json' "
+                       'is not valid JSON'):
+        LongTailMultiLabelMetric(class_counts_file=str(path))
+
+
 class _CountsDataset:
     """Dataset with get_class_counts; counts its constructions."""
     built = 0

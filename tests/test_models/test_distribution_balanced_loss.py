@@ -383,6 +383,10 @@ def test_class_counts_file(tmp_path):
     listed = DistributionBalancedLoss(
         class_counts_file=str(path), num_samples=N)
     assert listed.class_counts.tolist() == COUNTS
+    path.write_text('{"class_counts": [1, 2')
+    with pytest.raises(ValueError, match=r"class_counts_file '.*counts\.json' "
+                       'is not valid JSON'):
+        DistributionBalancedLoss(class_counts_file=str(path))
 
 
 def test_statistics_are_checkpointed():

@@ -1,7 +1,6 @@
 """Long-tailed subsets of multi-label datasets: COCO-MLT / VOC-MLT style
 benchmarks (Wu et al. 2020, "Distribution-Balanced Loss", §4.1 and
 appendix A.1)."""
-import json
 import os.path as osp
 from typing import Optional, Sequence, Tuple, Union
 
@@ -9,7 +8,8 @@ import numpy as np
 from mmengine.dataset import BaseDataset
 from mmpretrain.registry import DATASETS
 
-from ..label_utils import GROUP_NAMES, POSITIVE, long_tail_groups
+from ..label_utils import (GROUP_NAMES, POSITIVE, long_tail_groups,
+                           read_json_file)
 from .base_label_wrapper import BaseLabelWrapper
 
 RANK_BY = ('resample_prob', 'size')
@@ -96,8 +96,7 @@ def read_image_list(path: str) -> list:
     if not osp.isfile(path):
         raise FileNotFoundError(f'image list {path!r} not found.')
     if path.lower().endswith('.json'):
-        with open(path) as f:
-            entries = json.load(f)
+        entries = read_json_file(path, 'image list')
         if not isinstance(entries, list):
             raise ValueError(f'image list {path!r}: a JSON image list must '
                              f'be a list, got {type(entries).__name__}.')

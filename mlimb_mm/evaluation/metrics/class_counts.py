@@ -2,12 +2,13 @@
 (:class:`LongTailMultiLabelMetric`, :class:`MultiLabelPRFMetric`), and the
 reading of evaluation samples into ``(pred_score, tristate)`` pairs that both
 metrics share."""
-import json
 from typing import Optional, Sequence, Union
 
 import numpy as np
 import torch
 from mmengine.logging import MMLogger
+
+from ...datasets.label_utils import read_json_file
 
 UNKNOWN = -1
 
@@ -27,8 +28,7 @@ def _as_count_array(counts, where: str) -> np.ndarray:
 
 def read_class_counts_file(path: str) -> np.ndarray:
     """Read a JSON list of K ints, or ``{"class_counts": [...]}``."""
-    with open(path, 'r') as f:
-        data = json.load(f)
+    data = read_json_file(path, 'class_counts_file')
     if isinstance(data, dict):
         if 'class_counts' not in data:
             raise KeyError(f'class_counts_file {path!r}: a JSON dict must '

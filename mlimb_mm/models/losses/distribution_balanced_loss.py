@@ -5,7 +5,6 @@ Equations are cited by the paper's numbers. What the implementation decides
 where the paper and the authors' released code differ is in
 ``configs/db_loss/README.md``.
 """
-import json
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
@@ -14,6 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
+from ...datasets.label_utils import read_json_file
 from .multi_label_bce_loss import reduce_elementwise_loss
 
 #: Default switch values (the authors' COCO-MLT config).
@@ -105,8 +105,7 @@ def read_class_statistics_file(
     each class), or ``{"class_counts": [...], "num_samples": N}`` (the
     ``num_samples`` key is optional). Returns ``(counts, num_samples or
     None)``."""
-    with open(path, 'r') as f:
-        data = json.load(f)
+    data = read_json_file(path, 'class_counts_file')
     num_samples = None
     if isinstance(data, dict):
         if 'class_counts' not in data:
