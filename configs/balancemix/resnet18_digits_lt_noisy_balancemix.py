@@ -8,11 +8,11 @@
 # trains on 64 mixed images per step: 20 steps per epoch, 90 epochs = 1800
 # iterations as the BCE baseline (same pre-trained backbone and schedule,
 # ./resnet18_digits_lt_noisy_bce.py). Warm-up: 18 epochs (1/5, as COCO's
-# 10/50). From the end of the warm-up on, BalanceMixHook runs one pass over
-# the training set per epoch (losses + two RandAugment views of the same
-# loaded images), fits the 2K GMMs and writes the refined targets/weights
-# into the label store, which LabelStoreHook injects as gt_score /
-# label_weight (Eq. 8-10).
+# 10/50). From the end of the warm-up on, LabelRefinementHook runs one pass
+# over the training set per epoch (losses + two RandAugment views of the
+# same loaded images), fits the 2K GMMs and writes the refined
+# targets/weights into the label store, which puts them into every batch as
+# gt_score / label_weight (Eq. 8-10).
 _base_ = ['./resnet18_digits_lt_noisy_bce.py']
 
 model = dict(
@@ -28,17 +28,17 @@ train_dataloader = dict(
 # the loaded batch is 2B, the trained one B
 auto_scale_lr = dict(base_batch_size=2 * batch_size_per_half)
 
-balancemix = dict(
-    type='BalanceMixHook',
+# the label-wise management, Eq. (6)-(10): after the warm-up, one pass over
+# the training set per epoch (losses of the plain images and two
+# RandAugment views of the same loaded images), the 2K GMMs, and the
+# refined targets / weights written to the label store
+refinement = dict(
+    type='LabelRefinementHook',
     warmup_epochs=18,
     tau=0.975,
-    use_clean=True,
-    use_relabel=True,
-    use_ambiguous=True,
-    # losses on the non-augmented images; the two views of Eq. (9) are
-    # RandAugment views of the same loaded images. mmpretrain's
-    # 'simple_increasing' policies (AutoContrast, Equalize, Rotate, Shear):
-    # the timm set's Invert / Solarize turn the black digit canvases white.
+    # mmpretrain's 'simple_increasing' policies (AutoContrast, Equalize,
+    # Rotate, Shear): the timm set's Invert / Solarize turn the black digit
+    # canvases white.
     pass_pipeline=[dict(type='PackMultiLabelInputs')],
     view_transforms=[
         dict(type='RandAugment', policies='simple_increasing',
@@ -48,8 +48,7 @@ balancemix = dict(
     pass_batch_size=256,
 )
 custom_hooks = [
-    dict(type='LabelStoreHook',
-         fields=['targets', 'weights'],
-         inject=dict(targets='gt_score', weights='label_weight')),
-    balancemix,
+    dict(type='LabelStoreHook'),
+    refinement,
+    dict(type='BalanceMixHook'),  # minority sampler updates, mixing draws
 ]

@@ -3,8 +3,7 @@
 _base_ = ['./resnet18_digits_lt_noisy_balancemix.py']
 
 custom_hooks = [
-    dict(type='LabelStoreHook',
-         fields=['targets', 'weights'],
-         inject=dict(targets='gt_score', weights='label_weight')),
-    dict(_base_.balancemix, use_relabel=False, use_ambiguous=False),
+    dict(type='LabelStoreHook'),
+    dict(_base_.refinement, use_relabel=False, use_ambiguous=False),
+    dict(type='BalanceMixHook'),
 ]

@@ -2,7 +2,4 @@
 # label-wise management (observed labels throughout).
 _base_ = ['./resnet18_digits_lt_noisy_balancemix.py']
 
-custom_hooks = [
-    dict(type='BalanceMixHook', use_clean=False, use_relabel=False,
-         use_ambiguous=False),
-]
+custom_hooks = [dict(type='BalanceMixHook')]

@@ -4,7 +4,4 @@
 _base_ = ['./resnet18_digits_lt_noisy_balancemix.py']
 
 train_dataloader = dict(sampler=dict(use_minority=False))
-custom_hooks = [
-    dict(type='BalanceMixHook', use_clean=False, use_relabel=False,
-         use_ambiguous=False),
-]
+custom_hooks = [dict(type='BalanceMixHook')]

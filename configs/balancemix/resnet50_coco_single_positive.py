@@ -9,8 +9,7 @@ _base_ = ['./resnet50_coco_noisy.py']
 train_dataloader = dict(
     dataset=dict(noise_type='single_positive', missing_as='negative'))
 custom_hooks = [
-    dict(type='LabelStoreHook',
-         fields=['targets', 'weights'],
-         inject=dict(targets='gt_score', weights='label_weight')),
-    dict(_base_.balancemix, tau=0.55),
+    dict(type='LabelStoreHook'),
+    dict(_base_.refinement, tau=0.55),
+    dict(type='BalanceMixHook'),
 ]

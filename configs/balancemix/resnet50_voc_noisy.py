@@ -53,16 +53,16 @@ val_cfg = dict()
 test_cfg = dict()
 auto_scale_lr = dict(base_batch_size=2 * batch_size_per_half)
 
-balancemix = dict(
-    type='BalanceMixHook',
+refinement = dict(
+    type='LabelRefinementHook',
     warmup_epochs=5,
     tau=0.975,
     pass_pipeline=test_pipeline,
     view_transforms=view_transforms,
-    pass_batch_size=64)
+    pass_batch_size=64,
+    group_thresholds=(1000, 10000))  # the paper's class groups
 custom_hooks = [
-    dict(type='LabelStoreHook',
-         fields=['targets', 'weights'],
-         inject=dict(targets='gt_score', weights='label_weight')),
-    balancemix,
+    dict(type='LabelStoreHook'),
+    refinement,
+    dict(type='BalanceMixHook'),
 ]

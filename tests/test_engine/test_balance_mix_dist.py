@@ -1,7 +1,7 @@
-"""BalanceMixHook on two gloo ranks: the refinement pass is sharded, its
-per-label results are summed over the ranks, and both ranks end with the
-same GMM posteriors, refined labels and minority-sampler probabilities --
-those of one process running the whole pass."""
+"""LabelRefinementHook and BalanceMixHook on two gloo ranks: the refinement
+pass is sharded, its per-label results are summed over the ranks, and both
+ranks end with the same GMM posteriors, refined labels and minority-sampler
+probabilities -- those of one process running the whole pass."""
 import copy
 import os.path as osp
 from types import SimpleNamespace
@@ -35,7 +35,8 @@ def refine_on_this_rank():
     dataloader (its BalanceMixSampler) and the hooks, then run the hook's
     label-wise management for epoch 1 and the sampler update."""
     import mlimb_mm  # noqa: F401
-    from mlimb_mm.engine.hooks import BalanceMixHook, LabelStoreHook
+    from mlimb_mm.engine.hooks import (BalanceMixHook, LabelRefinementHook,
+                                       LabelStoreHook)
     init_default_scope('mmpretrain')
     cfg = small_cfg()
     torch.manual_seed(0)
@@ -43,25 +44,25 @@ def refine_on_this_rank():
     model_cfg.backbone.pop('init_cfg', None)
     model = MODELS.build(model_cfg)
     loader = Runner.build_dataloader(cfg.train_dataloader, seed=0)
-    store_hook = LabelStoreHook(fields=['targets', 'weights'],
-                                inject=dict(targets='gt_score',
-                                            weights='label_weight'))
-    hook_cfg = dict(cfg.balancemix)
-    hook_cfg.pop('type')
-    hook = BalanceMixHook(**hook_cfg)
+    store_hook = LabelStoreHook()
+    refine_cfg = dict(cfg.refinement)
+    refine_cfg.pop('type')
+    refinement = LabelRefinementHook(**refine_cfg)
+    hook = BalanceMixHook()
     runner = SimpleNamespace(model=model, train_dataloader=loader,
-                             hooks=[store_hook, hook], cfg=cfg, seed=0,
-                             epoch=0, train_loop=None, log_dir=None,
+                             hooks=[store_hook, refinement, hook], cfg=cfg,
+                             seed=0, epoch=0, train_loop=None, log_dir=None,
                              message_hub=None)
-    store_hook.before_train(runner)
-    hook.before_train(runner)
-    runner.epoch = hook.warmup_epochs - 1  # the end of the warm-up
+    for each in runner.hooks:
+        each.before_train(runner)
+    runner.epoch = refinement.warmup_epochs - 1  # the end of the warm-up
+    refinement.after_train_epoch(runner)
     hook.after_train_epoch(runner)
     store = store_hook.get_store(runner)
     minority = hook.sampler.minority
     return dict(targets=store['targets'].clone(),
                 weights=store['weights'].clone(),
-                summary=dict(hook.last_summary),
+                summary=dict(refinement.history[-1]),
                 presence=minority.presence.clone(),
                 absence=minority.absence.clone(),
                 probs=minority.probabilities.clone())

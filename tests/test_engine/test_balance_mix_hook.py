@@ -11,12 +11,15 @@ from mmpretrain.structures import DataSample
 
 import mlimb_mm  # noqa: F401
 from mlimb_mm.datasets.samplers import BalanceMixSampler
-from mlimb_mm.engine.hooks import BalanceMixHook, LabelStoreHook
-from mlimb_mm.engine.hooks.balance_mix_hook import (AMBIGUOUS, CLEAN,
+from mlimb_mm.engine.hooks import (BalanceMixHook, LabelRefinementHook,
+                                   LabelStoreHook)
+from mlimb_mm.engine.training_set_pass import (split_views,
+                                               tensor_view_augment,
+                                               with_views)
+from mlimb_mm.models.utils.label_refinement import (AMBIGUOUS, CLEAN,
                                                     RELABELLED, UNKNOWN,
                                                     categorize_labels,
-                                                    summarize_categories,
-                                                    tensor_view_augment)
+                                                    summarize_categories)
 
 
 def fake_runner(sampler, batch_size, hooks, labels):
@@ -147,7 +150,9 @@ def test_table5_switches():
                                 use_ambiguous=False)
     assert torch.equal(relabel['weights'][:, :3], torch.ones(2, 3))
     assert torch.equal(relabel['weights'][:, 3], torch.zeros(2))
-    with pytest.raises(ValueError, match='use_clean=False'):
+    # the label-wise management is LabelRefinementHook's: BalanceMixHook
+    # says where its old switches went
+    with pytest.raises(TypeError, match='LabelRefinementHook'):
         BalanceMixHook(use_clean=False)
 
 
@@ -177,7 +182,7 @@ def test_noise_detection_marks_cleaner_labels():
     observed = np.where(flip, 1 - clean, clean).astype(np.int8)
     losses = np.where(flip, rng.normal(2.0, 0.4, flip.shape),
                       rng.normal(0.3, 0.15, flip.shape)).clip(0.01)
-    hook = BalanceMixHook(warmup_epochs=0)
+    hook = LabelRefinementHook(warmup_epochs=0)
     managed = hook.manage(torch.tensor(losses), torch.full(
         (num, num_classes), 0.5), torch.tensor(observed))
     s = summarize_categories(managed['category'], torch.tensor(observed),
@@ -236,26 +241,37 @@ def test_batch_size_must_be_twice_the_half():
 def test_missing_label_store_error():
     labels = labels8()
     sampler = BalanceMixSampler(FakeTriStateDataset(labels), 2, seed=0)
-    hook = BalanceMixHook()
+    hook = LabelRefinementHook()
     runner = fake_runner(sampler, 4, [hook], labels)
     with pytest.raises(RuntimeError, match='LabelStoreHook'):
         hook.before_train(runner)
     # without label management the store is not needed
-    plain = BalanceMixHook(use_clean=False, use_relabel=False,
-                           use_ambiguous=False)
+    plain = BalanceMixHook()
     runner = fake_runner(
         BalanceMixSampler(FakeTriStateDataset(labels), 2, use_minority=False,
                           seed=0), 4, [plain], labels)
     plain.before_train(runner)
 
 
-def test_store_must_inject_refined_labels():
+def test_store_injects_the_refined_labels_the_hook_declares():
     labels = labels8()
     sampler = BalanceMixSampler(FakeTriStateDataset(labels), 2, seed=0)
-    hook = BalanceMixHook()
-    runner = fake_runner(sampler, 4, [LabelStoreHook(), hook], labels)
-    with pytest.raises(ValueError, match='inject'):
-        hook.before_train(runner)
+    hook = LabelRefinementHook()
+    store_hook = LabelStoreHook()  # no fields / inject in the config
+    runner = fake_runner(sampler, 4, [store_hook, hook], labels)
+    store_hook.before_train(runner)
+    hook.before_train(runner)
+    store = store_hook.store
+    assert 'targets' in store and 'weights' in store
+    store.set_all('targets', torch.full(labels.shape, 0.25))
+    store.set_all('weights', torch.full(labels.shape, 0.5))
+    batch = make_batch(2, num_classes=2)
+    for i, sample in enumerate(batch['data_samples']):
+        sample.set_metainfo(dict(sample_idx=i))
+    store_hook.before_train_iter(runner, 0, batch)
+    for sample in batch['data_samples']:
+        assert sample.gt_score.tolist() == [0.25, 0.25]
+        assert sample.label_weight.tolist() == [0.5, 0.5]
 
 
 def test_warmup_updates_minority_sampler_from_training_predictions():
@@ -275,7 +291,7 @@ def test_warmup_updates_minority_sampler_from_training_predictions():
             out, Head.queue = Head.queue, []
             return out
 
-    hook = BalanceMixHook(warmup_epochs=5)
+    hook = BalanceMixHook()
     store_hook = LabelStoreHook(
         fields=['targets', 'weights'],
         inject=dict(targets='gt_score', weights='label_weight'))
@@ -305,12 +321,12 @@ def test_view_pipeline_loads_once_and_packs_three_images():
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import TRANSFORMS
 
-    from mlimb_mm.engine.hooks.balance_mix_hook import _with_views
     init_default_scope('mmpretrain')  # as the runner does
-    pipeline = _with_views(
-        [dict(type='PackMultiLabelInputs')],
+    pipeline = with_views(
+        [dict(type='PackMultiLabelInputs')], 2,
         [dict(type='RandAugment', policies='simple_increasing',
-              num_policies=2, magnitude_level=9, hparams=dict(pad_val=0))])
+              num_policies=2, magnitude_level=9, hparams=dict(pad_val=0))],
+        'test')
     assert [t['type'] for t in pipeline] == ['MultiView',
                                              'PackMultiLabelInputs']
     transforms = [TRANSFORMS.build(t) for t in pipeline]
@@ -324,12 +340,11 @@ def test_view_pipeline_loads_once_and_packs_three_images():
     assert len(views) == 2
     assert torch.equal(plain, torch.from_numpy(img).permute(2, 0, 1))
     with pytest.raises(ValueError, match='pass_pipeline'):
-        BalanceMixHook(view_transforms=[dict(type='RandAugment')])
+        LabelRefinementHook(view_transforms=[dict(type='RandAugment')])
 
 
 @pytest.mark.parametrize('collate', ['pseudo', 'default'])
 def test_split_views_of_both_collates(collate):
-    from mlimb_mm.engine.hooks.balance_mix_hook import _split_views
     pre = MODELS.build(dict(type='BalanceMixDataPreprocessor',
                             num_classes=4))
     model = SimpleNamespace(data_preprocessor=pre)
@@ -340,9 +355,14 @@ def test_split_views_of_both_collates(collate):
     if collate == 'default':
         per_view = [torch.stack(v) for v in per_view]
     data = dict(inputs=per_view, data_samples=batch['data_samples'])
-    plain, (v1, v2) = _split_views(data, model)
-    assert torch.equal(v1 - plain['inputs'], torch.ones_like(v1))
-    assert torch.equal(v2 - plain['inputs'], 2 * torch.ones_like(v2))
+    inputs, samples = split_views(data, 2, 'test')
+    assert samples is batch['data_samples']
+    # one batch: the plain images, then each view's, preprocessed at once
+    images = model.data_preprocessor(dict(inputs=inputs, data_samples=None),
+                                     False)['inputs']
+    plain, v1, v2 = images[:3], images[3:6], images[6:]
+    assert torch.equal(v1 - plain, torch.ones_like(v1))
+    assert torch.equal(v2 - plain, 2 * torch.ones_like(v2))
     # a batch of three plain images is not mistaken for three views
-    plain_only, none = _split_views(make_batch(3), model)
-    assert none is None and plain_only['inputs'].shape == (3, 3, 4, 4)
+    plain_only, _ = split_views(make_batch(3), 2, 'test')
+    assert len(plain_only) == 3 and plain_only[0].shape == (3, 4, 4)

@@ -8,6 +8,7 @@ from mmpretrain.registry import HOOKS
 from mmpretrain.structures import DataSample
 
 import mlimb_mm.engine.hooks.label_store_hook as hook_module
+import mlimb_mm.engine.hooks.stateful_hook as stateful_module
 from mlimb_mm.engine.hooks import LabelStoreHook
 from mlimb_mm.engine.hooks.label_store_hook import (get_label_store,
                                                     sync_label_store)
@@ -71,8 +72,9 @@ def make_batch(indices):
 @pytest.fixture
 def log_calls(monkeypatch):
     calls = []
-    monkeypatch.setattr(hook_module, 'print_log',
-                        lambda msg, *args, **kwargs: calls.append(msg))
+    for module in (hook_module, stateful_module):
+        monkeypatch.setattr(module, 'print_log',
+                            lambda msg, *args, **kwargs: calls.append(msg))
     return calls
 
 

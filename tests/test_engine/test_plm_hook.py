@@ -17,10 +17,10 @@ from mmpretrain.structures import DataSample
 
 import mlimb_mm  # noqa: F401
 from mlimb_mm.engine.hooks import LabelStoreHook, PLMHook
-from mlimb_mm.engine.hooks.plm_hook import (RATIOS_JSON, dataset_ratios,
-                                            keep_probabilities,
-                                            plm_divergences, ratio_step,
-                                            smoothed_distribution, zscore)
+from mlimb_mm.engine.hooks.plm_hook import RATIOS_JSON
+from mlimb_mm.models.utils.plm import (dataset_ratios, keep_probabilities,
+                                       plm_divergences, ratio_step,
+                                       smoothed_distribution, zscore)
 
 
 # ----------------------------------------------------------------------
@@ -278,7 +278,7 @@ def test_label_weight_composes_by_multiplication():
     store[plm.mask_field].copy_(mask)
     existing = torch.tensor([0.5, 2.0, 3.0])
     batch = make_batch([0, 1, 3], [existing, None, existing])
-    plm.before_train_iter(runner, 0, batch)
+    runner.hooks[0].before_train_iter(runner, 0, batch)  # LabelStoreHook
     got = [s.label_weight for s in batch['data_samples']]
     assert got[0].tolist() == [0.5, 0.0, 3.0]  # existing * mask
     assert got[1].tolist() == [0.0, 1.0, 1.0]  # created as ones * mask

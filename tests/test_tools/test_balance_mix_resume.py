@@ -36,10 +36,10 @@ default_hooks = dict(logger=dict(interval=1),
                      checkpoint=dict(interval=1, max_keep_ckpts=5,
                                      save_best=None))
 custom_hooks = [
-    dict(type='LabelStoreHook', fields=['targets', 'weights'],
-         inject=dict(targets='gt_score', weights='label_weight')),
-    dict(_base_.balancemix, warmup_epochs=1, pass_batch_size=32,
+    dict(type='LabelStoreHook'),
+    dict(_base_.refinement, warmup_epochs=1, pass_batch_size=32,
          pass_num_workers=1),
+    dict(type='BalanceMixHook'),
 ]
 '''
     path = osp.join(directory, 'small_balancemix.py')
@@ -57,7 +57,7 @@ def test_balance_mix_resume_continues_the_interrupted_run(tmp_path):
     straight = tmp_path / 'straight'
     log = run_tool([sys.executable, TRAIN, config, '--work-dir',
                     str(straight)], cwd=tmp_path)
-    assert 'BalanceMixHook: epoch 3: label-wise management' in log
+    assert 'LabelRefinementHook: epoch 3: ' in log
 
     interrupted = tmp_path / 'interrupted'
     run_tool([
@@ -69,7 +69,7 @@ def test_balance_mix_resume_continues_the_interrupted_run(tmp_path):
         '--resume'
     ], cwd=tmp_path)
     assert 'resumed epoch: 2' in log
-    assert 'BalanceMixHook: epoch 3: label-wise management' in log
+    assert 'LabelRefinementHook: epoch 3: ' in log
 
     expected = load(straight / 'epoch_3.pth')
     resumed = load(interrupted / 'epoch_3.pth')
@@ -84,7 +84,7 @@ def test_balance_mix_resume_continues_the_interrupted_run(tmp_path):
     for key in ('presence', 'absence'):
         torch.testing.assert_close(torch.as_tensor(minority[key]),
                                    torch.as_tensor(reference[key]), msg=key)
-    assert len(resumed['balance_mix']['history']) == 3
+    assert len(resumed['label_refinement']['history']) == 3
     # and the model trained on them
     for name, value in expected['state_dict'].items():
         torch.testing.assert_close(resumed['state_dict'][name], value,
@@ -101,4 +101,8 @@ def test_balance_mix_resume_continues_the_interrupted_run(tmp_path):
     assert sampling['epochs'] == [1, 2, 3]
     assert len(sampling['class_mass']) == 3
     assert len(sampling['classes']) == len(sampling['uniform_class_mass'])
+    (refine_json, ) = glob.glob(str(straight / '*' /
+                                    'label_refinement.json'))
+    with open(refine_json) as f:
+        history = json.load(f)
     assert [r['epoch'] for r in history['refinements']] == [1, 2, 3]

@@ -1,84 +1,94 @@
 import logging
-from typing import Dict, Optional, Union
+from typing import Dict, List, NamedTuple, Optional, Union
 
 import torch
 from mmengine.dist import get_world_size
-from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmpretrain.registry import HOOKS
 
 from ...structures.label_store import LabelStore
+from .hook_utils import data_samples_of, find_hook, sample_indices
+from .stateful_hook import StatefulHook
 
 DATA_BATCH = Optional[Union[dict, tuple, list]]
 
 CKPT_KEY = 'label_store'
+INJECT_MODES = ('replace', 'multiply')
+
+
+class StoreField(NamedTuple):
+    """A label-store field a hook needs, and how it enters each batch.
+
+    Method hooks declare what they need by returning these from a
+    ``label_store_fields()`` method; :class:`LabelStoreHook` creates the
+    fields and injects them, so configs only write
+    ``dict(type='LabelStoreHook')``.
+
+    Args:
+        name (str): Store field.
+        dtype (str | torch.dtype, optional): Its dtype (the standard field's
+            when None, see ``LabelStore.add_field``).
+        fill (float | str, optional): Its initial value.
+        inject (str, optional): Data-sample field to set from its rows
+            before every training iteration (e.g. ``'label_weight'``).
+        mode (str): ``'replace'`` sets the data-sample field; ``'multiply'``
+            multiplies it in (ones when absent). Replacements come first.
+    """
+    name: str
+    dtype: Optional[Union[str, torch.dtype]] = None
+    fill: Optional[Union[float, str]] = None
+    inject: Optional[str] = None
+    mode: str = 'replace'
+
+
+def _requests_of(hook) -> List[StoreField]:
+    request = getattr(hook, 'label_store_fields', None)
+    return list(request()) if callable(request) else []
 
 
 @HOOKS.register_module()
-class LabelStoreHook(Hook):
+class LabelStoreHook(StatefulHook):
     """Own the per-sample :class:`~mlimb_mm.structures.LabelStore` of a
-    training run.
+    training run: create it, put its fields into every training batch, keep
+    the ranks in sync and checkpoint it.
 
-    The store lives in the main process of each rank; dataloader workers
-    never see it. Other hooks and heads reach it with
-    :func:`get_label_store` and write it with ``store.update(...)``; this
-    hook creates it, feeds chosen fields into the data samples of every
-    training batch, keeps the ranks in sync and checkpoints it.
+    The store lives in the main process of each rank (dataloader workers
+    never see it) and is created from the training dataset's
+    ``get_tristate_labels()`` (``RepeatDataset`` / ``ClassBalancedDataset``
+    looked through; ``ConcatDataset`` is not supported). The fields and
+    injections come from the other hooks' ``label_store_fields()``
+    (:class:`StoreField`) and from ``fields`` / ``inject`` here. Before each
+    training iteration the rows of the batch's ``sample_idx`` are set on
+    its data samples (floating fields as float32): replacements first, then
+    multiplications in hook order.
 
-    Note:
-        - The store is created from
-          ``runner.train_dataloader.dataset.get_tristate_labels()`` in
-          ``before_train``, or earlier by the first :func:`get_label_store`
-          call. ``RepeatDataset`` / ``ClassBalancedDataset`` wrappers are
-          looked through (their samples carry the inner dataset's index);
-          ``ConcatDataset`` is not supported (its ``sample_idx`` are local
-          to each part).
-        - ``sync()`` runs at the end of every training epoch, and every
-          ``sync_interval`` iterations if set. With priority
-          ``'ABOVE_NORMAL'`` it runs before NORMAL method hooks (which then
-          see every rank's updates of the epoch) and before
-          ``CheckpointHook``. Updates queued by a method hook after this
-          sync should be followed by :func:`sync_label_store`.
-        - Checkpoints get ``checkpoint['label_store']``. MMEngine saves them
-          on rank 0 only, where no collective can run: pending (unsynced)
-          updates at save time are saved as rank 0 sees them, with a
-          warning when distributed. Epoch-based checkpoints follow the
-          epoch-end sync, so they are exact; for iteration-based
-          checkpoints set ``sync_interval`` to the checkpoint interval.
-        - The store is restored only when the runner *resumes*
-          (``resume=True``), like ``EMAHook``; ``load_from`` without resume
-          loads weights only. ``Runner.train()`` loads the checkpoint before
-          ``before_train``, so the state is kept and applied when the store
-          is created.
+    ``sync()`` runs at every epoch end (and every ``sync_interval``
+    iterations if set), before NORMAL method hooks and ``CheckpointHook``
+    (priority ``'ABOVE_NORMAL'``). Checkpoints hold
+    ``checkpoint['label_store']``, restored when resuming; MMEngine saves on
+    rank 0 only, so unsynced updates at save time are saved as rank 0 sees
+    them (set ``sync_interval`` to the checkpoint interval for exact
+    iteration-based checkpoints).
 
     Args:
-        fields (dict, optional): Fields to create with the store,
-            ``dict(name=dict(dtype='float16', fill=0.))``; ``dtype`` and
-            ``fill`` default to the standard field's (see
-            ``mlimb_mm.structures.label_store.STANDARD_FIELDS``: ``targets``
-            starts as the observed multi-hot, ``weights`` as 1, ``probs`` as
-            0). A list of names uses those defaults. Defaults to None.
-        inject (dict, optional): ``{store field: data-sample field}``, e.g.
-            ``dict(targets='gt_score', weights='label_weight')``. Before each
-            training iteration the rows of the batch's ``sample_idx`` are
-            set on its data samples (floating fields as float32, others in
-            their own dtype). The store fields must exist by then (create
-            them with ``fields``). Defaults to None.
+        fields (dict | list, optional): More fields to create,
+            ``dict(name=dict(dtype='float16', fill=0.))`` or a list of names
+            (the standard fields' defaults). Defaults to None.
+        inject (dict, optional): More ``{store field: data-sample field}``
+            replacements, e.g. ``dict(targets='gt_score')``. Defaults to
+            None.
         sync_interval (int, optional): Also sync every ``sync_interval``
             training iterations. Defaults to None (epoch ends only).
         sync_chunk_bytes (int): Bytes each rank sends per collective in
             ``sync()``. Defaults to 64 MiB.
 
     Examples:
-        >>> custom_hooks = [
-        ...     dict(type='LabelStoreHook',
-        ...          fields=dict(targets=dict(dtype='float16',
-        ...                                   fill='observed')),
-        ...          inject=dict(targets='gt_score'))
-        ... ]
+        >>> custom_hooks = [dict(type='LabelStoreHook'),
+        ...                 dict(type='PLMHook')]  # PLM asks for its masks
     """
 
     priority = 'ABOVE_NORMAL'
+    ckpt_key = CKPT_KEY
 
     def __init__(self,
                  fields: Union[Dict[str, dict], list, tuple, None] = None,
@@ -109,16 +119,26 @@ class LabelStoreHook(Hook):
         self.sync_interval = sync_interval
         self.sync_chunk_bytes = sync_chunk_bytes
         self.store: Optional[LabelStore] = None
+        self.injections: List[StoreField] = []
         self._resumed_state: Optional[dict] = None
+
+    def label_store_fields(self) -> List[StoreField]:
+        """The fields and replacements given to this hook's constructor."""
+        requests = [StoreField(name, cfg.get('dtype'), cfg.get('fill'))
+                    for name, cfg in self.fields.items()]
+        return requests + [StoreField(name, inject=key)
+                           for name, key in self.inject.items()]
 
     # ------------------------------------------------------------------
     # the store
     # ------------------------------------------------------------------
     @staticmethod
-    def _labelled_dataset(runner):
+    def labelled_dataset(runner):
+        """The training dataset whose ``get_tristate_labels()`` the store
+        holds (wrappers that keep the inner ``sample_idx`` looked through).
+        """
         dataset = runner.train_dataloader.dataset
         seen = dataset
-        # RepeatDataset / ClassBalancedDataset: sample_idx is the inner index
         while not hasattr(seen, 'get_tristate_labels') and hasattr(
                 seen, 'dataset') and not hasattr(seen, 'datasets'):
             seen = seen.dataset
@@ -132,20 +152,44 @@ class LabelStoreHook(Hook):
         return seen
 
     def get_store(self, runner) -> LabelStore:
-        """The store, created on first use from the training dataset."""
+        """The store, created on first use from the training dataset with
+        the fields every hook of the run asks for."""
         if self.store is None:
-            dataset = self._labelled_dataset(runner)
+            dataset = self.labelled_dataset(runner)
             store = LabelStore(
                 dataset.get_tristate_labels(),
                 sync_chunk_bytes=self.sync_chunk_bytes)
-            for name, cfg in self.fields.items():
-                store.add_field(name, cfg.get('dtype'), cfg.get('fill'))
-            if self._resumed_state is not None:
-                store.load_state_dict(self._resumed_state)
-                self._resumed_state = None
+            requests, created = self._collect_requests(runner)
+            for name, (dtype, fill) in created.items():
+                store.add_field(name, dtype, fill)
+            self.injections = [r for r in requests if r.inject is not None]
             self.store = store
+            self.restore_resumed_state()
             print_log(store.memory_report(), 'current', logging.INFO)
         return self.store
+
+    def _collect_requests(self, runner):
+        """Every hook's requests, checked for conflicts and de-duplicated
+        (replacements before multiplications), and the fields to create,
+        ``{name: (dtype, fill)}``: all but ``observed`` and the fields only
+        named in this hook's ``inject`` (created elsewhere)."""
+        typed: Dict[str, tuple] = {}
+        replaced: Dict[str, tuple] = {}
+        requests, created = [], []
+        for hook in [self] + [h for h in runner.hooks if h is not self]:
+            who = type(hook).__name__
+            for request in _requests_of(hook):
+                request = StoreField(*request)
+                _check_request(request, who, typed, replaced)
+                if hook is not self or request.inject is None:
+                    created.append(request.name)
+                if request not in requests:
+                    requests.append(request)
+        requests.sort(key=lambda r: r.mode != 'replace')
+        return requests, {
+            name: typed.get(name, ((None, None), ))[0]
+            for name in created if name != LabelStore.OBSERVED
+        }
 
     def sync(self, runner=None) -> None:
         """Sync the store across ranks (a collective; no-op without a
@@ -158,13 +202,9 @@ class LabelStoreHook(Hook):
     # ------------------------------------------------------------------
     def before_train(self, runner) -> None:
         """Create the store (applying a resumed state, if any) and check
-        that the injected fields exist.
-
-        Args:
-            runner (Runner): The runner of the training process.
-        """
+        that the injected fields exist."""
         store = self.get_store(runner)
-        missing = [name for name in self.inject if name not in store]
+        missing = [r.name for r in self.injections if r.name not in store]
         if missing:
             print_log(
                 f'LabelStoreHook: inject fields {missing} do not exist yet; '
@@ -176,73 +216,48 @@ class LabelStoreHook(Hook):
                           runner,
                           batch_idx: int,
                           data_batch: DATA_BATCH = None) -> None:
-        """Set the ``inject`` fields of the batch's data samples from the
-        store.
-
-        Args:
-            runner (Runner): The runner of the training process.
-            batch_idx (int): The index of the current batch in the train loop.
-            data_batch (dict, optional): Data from dataloader, with
-                ``data_samples`` carrying ``metainfo['sample_idx']``.
-        """
-        if not self.inject or data_batch is None:
-            return
-        samples = data_batch.get('data_samples') if isinstance(
-            data_batch, dict) else None
-        if not samples:
+        """Set or multiply the injected fields into the batch's data
+        samples."""
+        samples = data_samples_of(data_batch)
+        if not samples or (self.store is None and not self.inject):
             return
         store = self.get_store(runner)
-        try:
-            idx = torch.as_tensor([s.metainfo['sample_idx'] for s in samples],
-                                  dtype=torch.int64)
-        except KeyError:
-            raise KeyError(
-                'LabelStoreHook: data samples must carry '
-                "metainfo['sample_idx'] (keep 'sample_idx' in the meta_keys "
-                'of PackMultiLabelInputs).') from None
-        for name, target in self.inject.items():
-            rows = store.get(name, idx)
+        if not self.injections:
+            return
+        idx = sample_indices(samples, 'LabelStoreHook')
+        for request in self.injections:
+            rows = store.get(request.name, idx)
             if rows.dtype.is_floating_point:
                 rows = rows.float()
             for sample, row in zip(samples, rows):
-                sample.set_field(row, target)
+                if request.mode == 'multiply' and request.inject in sample:
+                    old = sample.get(request.inject)
+                    row = old * row.to(device=old.device, dtype=old.dtype)
+                elif request.mode == 'multiply':
+                    row = row.float()
+                sample.set_field(row, request.inject)
 
     def after_train_iter(self,
                          runner,
                          batch_idx: int,
                          data_batch: DATA_BATCH = None,
                          outputs: Optional[dict] = None) -> None:
-        """Sync every ``sync_interval`` iterations, if set.
-
-        Args:
-            runner (Runner): The runner of the training process.
-            batch_idx (int): The index of the current batch in the train loop.
-            data_batch (dict, optional): Data from dataloader.
-            outputs (dict, optional): Outputs from model.
-        """
+        """Sync every ``sync_interval`` iterations, if set."""
         if self.sync_interval and self.every_n_train_iters(
                 runner, self.sync_interval):
             self.sync()
 
     def after_train_epoch(self, runner) -> None:
-        """Sync the store across ranks.
-
-        Args:
-            runner (Runner): The runner of the training process.
-        """
+        """Sync the store across ranks."""
         self.sync()
 
-    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        """Save the store as ``checkpoint['label_store']``.
+    # ------------------------------------------------------------------
+    # checkpointing (StatefulHook)
+    # ------------------------------------------------------------------
+    def is_set_up(self) -> bool:
+        return self.store is not None
 
-        Args:
-            runner (Runner): The runner of the training process.
-            checkpoint (dict): Model's checkpoint.
-        """
-        if self.store is None:
-            if self._resumed_state is not None:  # resumed, not created yet
-                checkpoint[CKPT_KEY] = self._resumed_state
-            return
+    def state_dict(self) -> dict:
         pending = self.store.num_pending()
         if pending and get_world_size() > 1:
             print_log(
@@ -251,42 +266,41 @@ class LabelStoreHook(Hook):
                 'writes only. Set `sync_interval` to the checkpoint '
                 'interval for exact iteration-based checkpoints.', 'current',
                 logging.WARNING)
-        checkpoint[CKPT_KEY] = self.store.state_dict(allow_pending=True)
+        return self.store.state_dict(allow_pending=True)
 
-    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        """Restore the store from ``checkpoint['label_store']`` when
-        resuming (at once if it exists, else when it is created).
+    def apply_state(self, state: dict) -> None:
+        self.store.load_state_dict(state)
 
-        Args:
-            runner (Runner): The runner of the training process.
-            checkpoint (dict): Model's checkpoint.
-        """
-        if not getattr(runner, '_resume', False):
-            return  # load_from: weights only, the label state starts fresh
-        state = checkpoint.get(CKPT_KEY)
-        if state is None:
-            print_log(
-                'LabelStoreHook: the resumed checkpoint has no '
-                '`label_store`; the store starts from the dataset labels.',
-                'current', logging.WARNING)
-            return
-        if self.store is not None:
-            self.store.load_state_dict(state)
-        else:
-            self._resumed_state = state
+
+def _check_request(request: StoreField, who: str, typed: dict,
+                   replaced: dict) -> None:
+    """Refuse an unknown inject mode, a field asked for with two (dtype,
+    fill), and a data-sample field replaced from two store fields
+    (``typed`` / ``replaced`` hold what earlier requests asked)."""
+    if request.mode not in INJECT_MODES:
+        raise ValueError(
+            f'{who}: label-store field {request.name!r} has inject mode '
+            f'{request.mode!r}; expected one of {INJECT_MODES}.')
+    dtype_fill = (request.dtype, request.fill)
+    if dtype_fill != (None, None):
+        held = typed.setdefault(request.name, (dtype_fill, who))
+        if held[0] != dtype_fill:
+            raise ValueError(
+                f'LabelStoreHook: {who} asks for field {request.name!r} as '
+                f'(dtype, fill) {dtype_fill}, {held[1]} as {held[0]}.')
+    if request.inject and request.mode == 'replace':
+        held = replaced.setdefault(request.inject, (request.name, who))
+        if held[0] != request.name:
+            raise ValueError(
+                f'LabelStoreHook: {who} replaces the data-sample field '
+                f'{request.inject!r} with store field {request.name!r}, '
+                f'{held[1]} with {held[0]!r}; only one field can replace it.')
 
 
 def _find_hook(runner) -> LabelStoreHook:
-    hooks = [h for h in runner.hooks if isinstance(h, LabelStoreHook)]
-    if not hooks:
-        raise RuntimeError(
-            'This component uses the per-sample label store and needs '
-            "`dict(type='LabelStoreHook')` in custom_hooks (add `fields=` "
-            'and `inject=` as the method requires).')
-    if len(hooks) > 1:
-        raise RuntimeError(
-            f'Found {len(hooks)} LabelStoreHooks in runner.hooks; keep one.')
-    return hooks[0]
+    return find_hook(
+        runner, LabelStoreHook, 'This component uses the per-sample label '
+        'store and', "dict(type='LabelStoreHook')")
 
 
 def get_label_store(runner) -> LabelStore:

@@ -1,83 +1,8 @@
-"""Many independent two-component 1-D Gaussian mixtures, fitted at once.
-
-BalanceMix (Song et al. 2024) fits, after the warm-up epochs, one bi-modal
-univariate GMM to each set of per-label BCE losses, Eq. (6)-(7): the
-positives and the negatives of every class apart, ``2K`` mixtures; the
-clean-label probability of a label is the posterior of the small-mean
-component of its mixture, Eq. (8), and a label is clean when it is
-``> 0.5``. The paper gives no EM settings; ``METHODS.md`` §3 fixes the
-DivideMix convention: losses min-max normalised to [0, 1] per set, 2
-components, ``max_iter=10``, ``tol=1e-2``, ``reg_covar=5e-4`` -- what
-DivideMix obtains with scikit-learn's ``GaussianMixture``.
-
-:func:`fit_gmm_1d` reproduces ``sklearn.mixture.GaussianMixture(
-n_components=2, max_iter=10, tol=1e-2, reg_covar=5e-4)`` (default
-``covariance_type='full'``, ``init_params='kmeans'``, ``n_init=1``) for
-every mixture, vectorised in torch over all mixtures and entries (CPU or
-GPU; Python loops only over EM iterations and fixed-size entry chunks):
-
-- **Initialisation.** scikit-learn labels the data with ``KMeans(2,
-  n_init=1)`` (k-means++ seeding drawn from ``random_state``, then Lloyd
-  iterations) and takes weights, means and variances of the two hard
-  clusters. Its result is a Lloyd fixed point that depends on the random
-  seeding, so scikit-learn itself is not deterministic unless
-  ``random_state`` is fixed. We compute instead the **globally optimal**
-  1-D 2-means partition, exactly: the values of each set are sorted and
-  the split between two consecutive distinct values that maximises the
-  between-cluster sum of squares ``S_L^2 n / (n_L n_R)`` (centred sums,
-  prefix sums) is taken. The optimum is itself a Lloyd fixed point; on
-  bimodal loss data scikit-learn's k-means reaches exactly it for most
-  seeds, never a better one (tests). Where scikit-learn ends elsewhere it
-  is either stopped by its k-means tolerance (``1e-4 * var``) near the
-  same fixed point, or in a worse local optimum -- typically in tiny sets
-  whose top value, 1 after min-max normalisation, k-means++ likes to pick
-  as a seed and Lloyd then keeps alone. The initial parameters follow
-  scikit-learn's ``_initialize``: ``n_c = sum resp + 10 eps``, ``mu_c =
-  sum resp x / n_c``, ``var_c = sum resp (x - mu_c)^2 / n_c +
-  reg_covar``, ``w_c = n_c / n``.
-- **EM** as ``GaussianMixture.fit``: at each iteration an E-step with the
-  current parameters gives the lower bound (the mean log-likelihood) and
-  the responsibilities ``exp(log_resp)`` of both components, then an
-  M-step (``w_c = n_c / sum n``); a mixture stops after the iteration whose
-  lower-bound change is ``< tol`` (absolute), at most ``max_iter``
-  iterations, **each mixture on its own** (a stopped mixture's parameters
-  are frozen while the others go on). A final E-step with the final
-  parameters gives the posteriors, as ``fit`` followed by
-  ``predict_proba``. Started from the same partition, our EM equals
-  scikit-learn's to ``1e-9`` (posteriors, parameters, lower bound,
-  iteration count; tests).
-- The posterior returned is that of the component with the smaller mean
-  (DivideMix: ``prob[:, gmm.means_.argmin()]``); the returned parameters
-  are ordered small mean first.
-
-Numerics: float64 by default (as scikit-learn). The data of each set are
-centred on the set's mean before fitting (a GMM is translation-equivariant:
-same posteriors; the means are shifted back), so the variance can be
-accumulated in one pass as ``(S_rxx - 2 mu S_rx + mu^2 S_r) / n_c`` -- the
-exact expansion of scikit-learn's ``sum r (x - mu)^2 / n_c`` -- without
-cancellation trouble. The E-step evaluates the log-odds of the two
-components, a quadratic in x, ``d = log w_1 N_1(x) - log w_0 N_0(x)``;
-``r_1 = sigmoid(d)``, ``r_0 = sigmoid(-d)`` and ``log p(x) = log w_0
-N_0(x) + softplus(d)``. The variance floor ``reg_covar`` keeps every
-component proper.
-
-Degenerate sets get an answer, never an exception or NaN: a set with fewer
-than ``min_count`` entries (default 4) or whose values are all equal has
-every entry clean (posterior 1), both means equal to the set's mean, both
-variances ``var + reg_covar`` and weights ``(1, 0)``; it is flagged in
-``degenerate``. scikit-learn raises for fewer than 2 entries and warns for
-equal values.
-
-Cost (COCO: N=82,783 x K=80 = 6.6M labels, 2K = 160 mixtures): one sort
-of an int64 key (set id, quantised value) puts every set's entries
-together and in order; every later pass runs over that order, so per-set
-sums are ``segment_reduce`` over runs, and one scatter restores the input
-order at the end. An EM iteration is one pass in chunks of ``chunk_size``
-entries (3 gathers of per-set coefficients, ~12 elementwise operations
-and one ``segment_reduce`` of 7 rows per chunk). Measured on one CPU
-thread of a shared machine (``tools/benchmark_gmm.py``): ~3 s for all 160
-mixtures against ~6-7 s for a loop of scikit-learn fits (1.8-2.2x), peak
-memory ~0.7 GB above the inputs (~105 B per label, float64).
+"""Many independent two-component 1-D Gaussian mixtures, fitted at once in
+torch, as ``sklearn.mixture.GaussianMixture(n_components=2, max_iter=10,
+tol=1e-2, reg_covar=5e-4)`` fits each (BalanceMix, Song et al. 2024,
+Eq. (6)-(7)): exact 2-means initialisation, per-mixture EM and stopping,
+degenerate sets all clean. Design, numerics and cost: ``docs/gmm.md``.
 """
 import math
 from functools import partial
@@ -86,10 +11,7 @@ from typing import NamedTuple, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
-__all__ = [
-    'GMMFit', 'fit_gmm_1d', 'fit_gmm_1d_padded', 'minmax_normalize',
-    'label_gmm_groups', 'fit_label_gmms'
-]
+__all__ = ['GMMFit', 'fit_gmm_1d', 'fit_gmm_1d_padded', 'minmax_normalize']
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -144,8 +66,8 @@ def _as_groups(values: torch.Tensor, groups,
 def minmax_normalize(values: torch.Tensor,
                      groups: torch.Tensor,
                      num_groups: Optional[int] = None) -> torch.Tensor:
-    """Min-max normalise every set to [0, 1] (DivideMix convention,
-    ``METHODS.md`` §3): ``(x - min_g) / (max_g - min_g)`` with the minimum
+    """Min-max normalise every set to [0, 1] (the DivideMix convention):
+    ``(x - min_g) / (max_g - min_g)`` with the minimum
     and maximum of the entry's own set ``g``. A constant set becomes all
     zeros. Returns a new tensor of ``values``' (floating) dtype and shape.
     """
@@ -167,18 +89,10 @@ def minmax_normalize(values: torch.Tensor,
 
 def _sort_by_group(x: torch.Tensor, groups: torch.Tensor,
                    counts: torch.Tensor, num_groups: int):
-    """The permutation that sorts the entries by set, then by value, the
-    sorted set ids, and every set's minimum and span (``max - min``, 1 for
-    a constant or empty set).
-
-    One sort of an int64 key: the set id in the high bits and the value's
-    position in its set's range, ``floor((x - min_g) / span_g * 2^b)``, in
-    the low ``b = min(52, 62 - bits(M))`` bits (an integer sort is a radix
-    sort, ~2.5x faster than a float sort on CPU). Values closer than
-    ``2^-b`` of their set's range (``2^-52`` for up to 1024 sets) may come
-    out in either order, which only moves such near-ties across a split
-    (the split is defined on the sorted order, see
-    :func:`_two_means_split`)."""
+    """The permutation that sorts the entries by set, then by value (one
+    radix-friendly int64 key: set id high, quantised position in the set's
+    range low; ``docs/gmm.md``), the sorted set ids, and every set's minimum
+    and span (``max - min``, 1 for a constant or empty set)."""
     gbits = max(1, int(num_groups - 1).bit_length())
     vbits = min(52, 62 - gbits)
     if vbits < 24:
@@ -388,7 +302,7 @@ def fit_gmm_1d(values: torch.Tensor,
     padded ``(M, L)`` layout would hold ``M * max size`` entries; see
     :func:`fit_gmm_1d_padded` for that layout). The fit follows
     ``GaussianMixture(n_components=2, max_iter, tol, reg_covar)`` per
-    mixture (module docstring: initialisation, EM, stopping rule,
+    mixture (``docs/gmm.md``: initialisation, EM, stopping rule,
     degenerate sets).
 
     Args:
@@ -403,7 +317,7 @@ def fit_gmm_1d(values: torch.Tensor,
             Defaults to 1e-2.
         reg_covar (float): Added to every variance. Defaults to 5e-4.
         normalize (bool): Min-max normalise every set to [0, 1] first
-            (:func:`minmax_normalize`; DivideMix / ``METHODS.md`` §3).
+            (:func:`minmax_normalize`, the DivideMix convention).
             Defaults to False (fit the values as given).
         min_count (int): Sets with fewer entries are degenerate (all clean).
             Defaults to 4.
@@ -411,21 +325,10 @@ def fit_gmm_1d(values: torch.Tensor,
             scikit-learn); float32 halves memory and time on GPUs.
         chunk_size (int): Entries per chunk of an EM pass (bounds the
             temporaries, keeps them in cache). Defaults to 2**18.
-        num_bins (int, optional): Fit on a histogram of every set instead of
-            the entries (:func:`_fit_binned`): each set's range is cut into
-            ``num_bins`` equal bins holding the exact count, sum and sum of
-            squares of their entries; the k-means split is searched between
-            bins and each EM step evaluates the responsibilities once per
-            bin (at the bin's mean) instead of once per entry. The final
-            posteriors are evaluated at every entry's own value. Cost: three
-            ``bincount`` passes and one posterior pass over the entries,
-            plus ``max_iter`` passes over ``M x num_bins`` bins -- no sort.
-            Posteriors differ from the exact fit by ``O(1 / num_bins)``
-            (4096 bins on COCO-sized losses: within 3e-3, decisions differ
-            on 0.007% of the labels: tools/benchmark_gmm.py). None (default)
-            fits the entries exactly. The binned fit works per entry in the
-            values' own float dtype (posteriors in that dtype) and per bin
-            in ``dtype``.
+        num_bins (int, optional): Fit on per-set histograms of
+            ``num_bins`` bins (:func:`_fit_binned`; 4096 bins on COCO-sized
+            losses: posteriors within 3e-3 of the exact fit). None (default)
+            fits the entries exactly.
 
     Returns:
         GMMFit: posteriors ``(E,)`` (in ``dtype``, on ``values``' device,
@@ -577,28 +480,10 @@ def _fit_binned(x: torch.Tensor, groups: torch.Tensor, counts: torch.Tensor,
                 reg_covar: float, normalize: bool, min_count: int,
                 dtype: torch.dtype = torch.float64,
                 chunk_size: int = 1 << 18) -> GMMFit:
-    """:func:`fit_gmm_1d` on per-set histograms (``num_bins`` given).
-
-    Every set's range ``[min, max]`` is cut into ``num_bins`` equal bins;
-    three ``bincount`` passes give each bin's count, sum and sum of squares
-    of the entries (``x - min``, divided by ``max - min`` when
-    ``normalize``: a GMM is translation-equivariant), accumulated in
-    float64: exact sufficient statistics of the entries in the bin. From
-    there everything runs on the dense ``(M, num_bins)`` bins:
-
-    - initialisation: the optimal 2-means split among the splits between
-      bins (prefix sums over the bins, as :func:`_two_means_split`), then
-      scikit-learn's ``_initialize`` from the exact sums of both sides;
-    - EM: the responsibilities of a bin are evaluated at the bin's mean and
-      multiply the bin's exact count / sum / sum of squares; the lower
-      bound and the stopping rule are scikit-learn's (per mixture);
-    - the posteriors: the final E-step at every entry's own value.
-
-    Per entry that is ~20 elementwise passes (min / max, the bin, three
-    bincounts, the final posterior) in the entries' own float dtype: no
-    sort. Degenerate sets (fewer than ``min_count`` entries, or one
-    distinct value) are all clean, as in the exact fit.
-    """
+    """:func:`fit_gmm_1d` on per-set histograms (``num_bins`` given):
+    exact count / sum / sum of squares per bin, the 2-means split between
+    bins, EM with each bin's responsibilities at its mean, and the final
+    posteriors at every entry's own value (``docs/gmm.md``)."""
     if num_bins < 2:
         raise ValueError(f'fit_gmm_1d: num_bins must be >= 2, got {num_bins}.')
     device = x.device
@@ -707,84 +592,3 @@ def fit_gmm_1d_padded(values: torch.Tensor, mask: torch.Tensor,
                             device=values.device)
     posterior[mask] = fit.posterior
     return fit._replace(posterior=posterior)
-
-
-def label_gmm_groups(observed: torch.Tensor) -> Tuple[torch.Tensor,
-                                                      torch.Tensor]:
-    """The 2K sets of Eq. (6) of an ``(N, K)`` tri-state label matrix:
-    returns the flat indices into the ``(N, K)`` matrix of the observed
-    labels (row-major) and their mixture ids, ``k`` for a positive of class
-    k and ``K + k`` for a negative (unknown labels, -1, belong to no set).
-    """
-    observed = torch.as_tensor(observed)
-    index = torch.nonzero(observed.reshape(-1) >= 0).squeeze(1)
-    return index, _label_group_ids(observed).reshape(-1)[index]
-
-
-def _label_group_ids(observed: torch.Tensor) -> torch.Tensor:
-    """``(N, K)`` mixture id of every label of a tri-state ``(N, K)``
-    matrix: ``k`` where it is positive, ``K + k`` elsewhere (the caller
-    sets unknown labels apart)."""
-    num_classes = observed.size(1)
-    classes = torch.arange(num_classes, device=observed.device)
-    return torch.where(observed == 1, classes, classes + num_classes)
-
-
-def _fit_label_gmms_dense(losses: torch.Tensor, observed: torch.Tensor,
-                          normalize: bool, unknown_value: float,
-                          **kwargs) -> Tuple[torch.Tensor, GMMFit]:
-    """:func:`fit_label_gmms` with ``num_bins``: the mixture id of every
-    label is computed in the ``(N, K)`` layout (``k`` / ``K + k``; unknown
-    labels go to a spare set ``2K`` whose fit is discarded) and the binned
-    fit runs over all ``N x K`` entries -- no gather of the observed
-    labels. The returned fit's ``posterior`` is flat over all ``N x K``
-    labels (unknown ones ``unknown_value``) and its per-mixture fields have
-    the ``2K`` mixtures."""
-    num_classes = losses.size(1)
-    groups = _label_group_ids(observed)
-    groups = torch.where(observed >= 0, groups,
-                         torch.full_like(groups, 2 * num_classes))
-    fit = fit_gmm_1d(losses.reshape(-1), groups.reshape(-1),
-                     2 * num_classes + 1, normalize=normalize, **kwargs)
-    known = (observed >= 0).reshape(-1)
-    clean = fit.posterior
-    if not bool(known.all()):
-        clean = torch.where(known, clean, torch.full_like(
-            clean, float(unknown_value)))
-    fit = GMMFit(clean, *[f[:2 * num_classes] for f in fit[1:]])
-    return clean.view(losses.shape), fit
-
-
-def fit_label_gmms(losses: torch.Tensor,
-                   observed: torch.Tensor,
-                   normalize: bool = True,
-                   unknown_value: float = 0.0,
-                   **kwargs) -> Tuple[torch.Tensor, GMMFit]:
-    """Eq. (6)-(8) for a whole training set: the ``2K`` GMMs of the
-    per-label BCE ``losses`` ``(N, K)`` grouped by :func:`label_gmm_groups`
-    of ``observed`` (tri-state, ``(N, K)``), min-max normalised per set by
-    default (``METHODS.md`` §3).
-
-    Returns:
-        tuple: the ``(N, K)`` clean-label probability ``p_G`` (Eq. (8);
-        ``unknown_value`` for unknown labels, which belong to no set) and
-        the :class:`GMMFit` (mixture ``k``: positives of class k, ``K + k``:
-        negatives; its ``posterior`` is per observed label).
-    """
-    losses = torch.as_tensor(losses)
-    observed = torch.as_tensor(observed, device=losses.device)
-    if losses.shape != observed.shape or losses.dim() != 2:
-        raise ValueError(f'fit_label_gmms: losses {tuple(losses.shape)} and '
-                         f'labels {tuple(observed.shape)} must be one (N, K) '
-                         'shape.')
-    num_classes = losses.size(1)
-    if kwargs.get('num_bins') is not None:
-        return _fit_label_gmms_dense(losses, observed, normalize,
-                                     unknown_value, **kwargs)
-    index, groups = label_gmm_groups(observed)
-    fit = fit_gmm_1d(losses.reshape(-1)[index], groups, 2 * num_classes,
-                     normalize=normalize, **kwargs)
-    clean = torch.full((losses.numel(), ), float(unknown_value),
-                       dtype=fit.posterior.dtype, device=losses.device)
-    clean[index] = fit.posterior
-    return clean.view(losses.shape), fit
