@@ -1,3 +1,4 @@
+import functools
 from typing import List, Tuple
 
 import cv2
@@ -56,6 +57,41 @@ def assign_classes_to_images(class_sizes: np.ndarray, max_per_image: int,
             [chosen, np.arange(len(members) - num_new, len(members))]):
             members[image].append(cls)
     return [np.sort(np.asarray(m)) for m in members if m]
+
+
+@functools.lru_cache(maxsize=1)
+def load_digit_images() -> Tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's 1797 bundled 8x8 digits as uint8 0..255 (its 17 grey
+    levels scaled) and their labels; read once per process. Read-only."""
+    from sklearn.datasets import load_digits
+    digits = load_digits()
+    images = np.round(digits.images * (255 / 16)).astype(np.uint8)
+    target = digits.target
+    images.flags.writeable = target.flags.writeable = False
+    return images, target
+
+
+def paste_digit(canvas: np.ndarray, occupied: np.ndarray, digit: np.ndarray,
+                side: int, corners: np.ndarray, colour=None) -> None:
+    """Resize an 8x8 ``digit`` to ``side``² and paste it, merged by maximum,
+    at the candidate top-left corner (rows of ``corners``, ``(y, x)``) whose
+    square covers the fewest ``occupied`` pixels (the first on ties);
+    ``canvas`` and ``occupied`` are updated in place. With ``colour`` (an
+    RGB triple) the grey digit scales it on an ``(H, W, 3)`` canvas."""
+    digit = cv2.resize(digit, (side, side), interpolation=cv2.INTER_LINEAR)
+    # occupied pixels under every candidate square at once (integral image)
+    integral = np.pad(occupied, ((1, 0), (1, 0))).cumsum(0).cumsum(1)
+    y, x = corners[:, 0], corners[:, 1]
+    overlaps = (integral[y + side, x + side] - integral[y, x + side] -
+                integral[y + side, x] + integral[y, x])
+    y, x = corners[int(np.argmin(overlaps))]
+    if colour is not None:
+        digit = ((digit[..., None].astype(np.uint16) *
+                  np.asarray(colour, np.uint16) + 127) // 255).astype(
+                      np.uint8)
+    region = canvas[y:y + side, x:x + side]
+    np.maximum(region, digit, out=region)
+    occupied[y:y + side, x:x + side] = True
 
 
 def split_digit_indices(labels: np.ndarray, test_fraction: float,
@@ -161,14 +197,12 @@ class LongTailMultiDigits(BaseMultiLabelDataset):
 
     def _split_base_digits(self, rng):
         """Base digits of this split: a list of (n_c, 8, 8) uint8 per class."""
-        from sklearn.datasets import load_digits
-        digits = load_digits()
-        images = np.round(digits.images * (255 / 16)).astype(np.uint8)
-        train_idx, test_idx = split_digit_indices(digits.target,
-                                                  self.test_fraction, rng)
+        images, target = load_digit_images()
+        train_idx, test_idx = split_digit_indices(target, self.test_fraction,
+                                                  rng)
         kept = test_idx if self.split == 'test' else train_idx
         return [
-            images[kept[digits.target[kept] == cls]]
+            images[kept[target[kept] == cls]]
             for cls in range(len(DIGIT_CLASSES))
         ]
 
@@ -180,16 +214,8 @@ class LongTailMultiDigits(BaseMultiLabelDataset):
             digit = base_digits[cls][rng.integers(len(base_digits[cls]))]
             side = int(rng.integers(self.digit_size[0],
                                     self.digit_size[1] + 1))
-            digit = cv2.resize(digit, (side, side),
-                               interpolation=cv2.INTER_LINEAR)
             corners = rng.integers(0, self.canvas_size - side + 1, (8, 2))
-            overlaps = [
-                occupied[y:y + side, x:x + side].sum() for y, x in corners
-            ]
-            y, x = corners[int(np.argmin(overlaps))]
-            region = canvas[y:y + side, x:x + side]
-            np.maximum(region, digit, out=region)
-            occupied[y:y + side, x:x + side] = True
+            paste_digit(canvas, occupied, digit, side, corners)
         return np.repeat(canvas[..., None], 3, axis=2)
 
     def load_data_list(self):
