@@ -13,7 +13,10 @@
 # same loaded images), fits the 2K GMMs and writes the refined
 # targets/weights into the label store, which puts them into every batch as
 # gt_score / label_weight (Eq. 8-10).
-_base_ = ['./resnet18_digits_lt_noisy_bce.py']
+_base_ = [
+    './resnet18_digits_lt_noisy_bce.py',
+    '../_base_/hooks/digits_label_refinement.py',
+]
 
 model = dict(
     data_preprocessor=dict(type='BalanceMixDataPreprocessor', alpha=4.0))
@@ -28,27 +31,8 @@ train_dataloader = dict(
 # the loaded batch is 2B, the trained one B
 auto_scale_lr = dict(base_batch_size=2 * batch_size_per_half)
 
-# the label-wise management, Eq. (6)-(10): after the warm-up, one pass over
-# the training set per epoch (losses of the plain images and two
-# RandAugment views of the same loaded images), the 2K GMMs, and the
-# refined targets / weights written to the label store
-refinement = dict(
-    type='LabelRefinementHook',
-    warmup_epochs=18,
-    tau=0.975,
-    # mmpretrain's 'simple_increasing' policies (AutoContrast, Equalize,
-    # Rotate, Shear): the timm set's Invert / Solarize turn the black digit
-    # canvases white.
-    pass_pipeline=[dict(type='PackMultiLabelInputs')],
-    view_transforms=[
-        dict(type='RandAugment', policies='simple_increasing',
-             num_policies=2, magnitude_level=9, magnitude_std=0.5,
-             hparams=dict(pad_val=0)),
-    ],
-    pass_batch_size=256,
-)
 custom_hooks = [
     dict(type='LabelStoreHook'),
-    refinement,
+    _base_.refinement,
     dict(type='BalanceMixHook'),  # minority sampler updates, mixing draws
 ]

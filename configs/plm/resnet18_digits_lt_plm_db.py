@@ -1,6 +1,6 @@
 # PLM on the Distribution-Balanced loss (R-BCE + NT-BCE, Wu et al.) -- PLM
-# wraps any per-element loss (METHODS.md §2). Plain sampler: PLM's ratios
-# are defined on the dataset, class-aware re-sampling would change the
+# wraps any per-element loss (configs/plm/README.md). Plain sampler: PLM's
+# ratios are defined on the dataset, class-aware re-sampling would change the
 # ratio the network actually sees. ClassStatisticsHook gives the loss n_k
 # and N from the training set.
 _base_ = ['./resnet18_digits_lt_plm_bce.py']

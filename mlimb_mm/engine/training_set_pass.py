@@ -26,8 +26,8 @@ class TrainingSetPass:
     workers seeded per pass and, optionally, another ``pipeline`` for the
     innermost dataset. With ``num_views`` augmented views each image is
     loaded once and its plain image and views (``MultiView``) go through
-    the model in one forward; forwards run on the largest chunk of the
-    loaded batch that fits (halved after a CUDA out-of-memory error). The
+    the model together; on a GPU they run in the largest chunk that fits
+    (halved after a CUDA out-of-memory error). The
     model runs in eval mode under ``torch.no_grad()``; the results are
     summed over ranks, so every rank holds all of them. Cost per pass:
     ``1 + num_views`` forward passes per training image, no backward.
@@ -46,7 +46,8 @@ class TrainingSetPass:
         num_workers (int, optional): Defaults to the training
             dataloader's.
         max_forward (int, optional): Images per forward at most (views
-            included). Defaults to None (the whole loaded batch).
+            included). Defaults to None: the loaded batch with its views on
+            a GPU (halved on out-of-memory), the loaded batch on the CPU.
         tensor_view_cfg (dict, optional): :func:`tensor_view_augment`
             arguments when views are made in tensor space.
         who (str): The component named in errors.
@@ -203,19 +204,23 @@ class TrainingSetPass:
                 tensor_view_augment(images, generator,
                                     **self.tensor_view_cfg)
                 for _ in range(self.num_views)])
-        logits = self._forward(model, images).float()
+        logits = self._forward(model, images, num).float()
         out = dict(logits=logits[:num], probs=logits[:num].sigmoid())
         if self.num_views:
             out['view_probs'] = logits[num:].sigmoid().view(
                 self.num_views, num, -1).mean(0)
         return idx, out
 
-    def _forward(self, model, images: torch.Tensor) -> torch.Tensor:
+    def _forward(self, model, images: torch.Tensor,
+                 num: int) -> torch.Tensor:
         """``model(images, mode='tensor')`` in chunks of at most
-        :attr:`max_forward` images; a CUDA out-of-memory error halves the
-        chunk (kept for the next batches)."""
+        :attr:`max_forward` images (default: all of them on a GPU; ``num``,
+        the loaded batch, on the CPU, where moderate batches run faster); a
+        CUDA out-of-memory error halves the chunk (kept for the next
+        batches)."""
         while True:
-            step = self.max_forward or images.size(0)
+            step = self.max_forward or (
+                num if images.device.type == 'cpu' else images.size(0))
             try:
                 return torch.cat([
                     model(images[s:s + step], mode='tensor')

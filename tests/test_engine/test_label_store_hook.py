@@ -310,3 +310,78 @@ def test_save_without_store_adds_nothing():
     checkpoint = {}
     hook.before_save_checkpoint(make_runner([hook]), checkpoint)
     assert 'label_store' not in checkpoint
+
+
+# ----------------------------------------------------------------------
+# fields and injections declared by the method hooks
+# ----------------------------------------------------------------------
+class Declares:
+    """A method hook that declares what it needs from the store."""
+
+    def __init__(self, *requests):
+        self.requests = requests
+
+    def label_store_fields(self):
+        return list(self.requests)
+
+
+def test_declared_fields_are_created_and_injected_in_order():
+    from mlimb_mm.engine.hooks import StoreField
+    refine = Declares(StoreField('targets', inject='gt_score'),
+                      StoreField('weights', inject='label_weight'))
+    mask = Declares(StoreField('mask', 'uint8', 1, 'label_weight',
+                               'multiply'))
+    hook = LabelStoreHook()  # nothing in the config
+    # the multiplying hook comes first in the run: replacements still go
+    # first, so the mask multiplies the refined weight
+    runner = make_runner([hook, mask, refine])
+    hook.before_train(runner)
+    store = hook.store
+    assert store.fields == {'observed': torch.int8, 'mask': torch.uint8,
+                            'targets': torch.float16,
+                            'weights': torch.float16}
+    assert [(r.name, r.mode) for r in hook.injections] == [
+        ('targets', 'replace'), ('weights', 'replace'),
+        ('mask', 'multiply')]
+    store.update('weights', [1], torch.tensor([[0.5, 2., 1.]]))
+    store['mask'][1] = torch.tensor([1, 0, 1], dtype=torch.uint8)
+    batch = make_batch([1, 0])
+    hook.before_train_iter(runner, 0, batch)
+    first, second = batch['data_samples']
+    assert first.label_weight.tolist() == [0.5, 0., 1.]
+    assert second.label_weight.tolist() == [1., 1., 1.]
+    assert first.gt_score.tolist() == [0., 0., 1.]
+
+
+def test_multiplied_field_creates_the_weight_when_absent():
+    from mlimb_mm.engine.hooks import StoreField
+    mask = Declares(StoreField('mask', 'uint8', 1, 'label_weight',
+                               'multiply'))
+    hook = LabelStoreHook()
+    runner = make_runner([hook, mask])
+    hook.before_train(runner)
+    hook.store['mask'][3] = torch.tensor([0, 1, 1], dtype=torch.uint8)
+    batch = make_batch([3])
+    hook.before_train_iter(runner, 0, batch)
+    weight = batch['data_samples'][0].label_weight
+    assert weight.dtype == torch.float32 and weight.tolist() == [0., 1., 1.]
+
+
+def test_conflicting_declarations_are_refused():
+    from mlimb_mm.engine.hooks import StoreField
+    a = Declares(StoreField('targets', inject='gt_score'))
+    b = Declares(StoreField('pseudo', inject='gt_score'))
+    with pytest.raises(ValueError, match="'gt_score'.*only one field"):
+        LabelStoreHook().before_train(make_runner([a, b]))
+    c = Declares(StoreField('probs', 'float32', 0.))
+    d = Declares(StoreField('probs', 'float16', 0.))
+    with pytest.raises(ValueError, match="field 'probs'"):
+        LabelStoreHook().before_train(make_runner([c, d]))
+    e = Declares(StoreField('mask', inject='label_weight', mode='add'))
+    with pytest.raises(ValueError, match="inject mode 'add'"):
+        LabelStoreHook().before_train(make_runner([e]))
+    # the same request from two hooks (and from the config) is one
+    same = Declares(StoreField('targets', inject='gt_score'))
+    hook = LabelStoreHook(fields=['targets'], inject=dict(targets='gt_score'))
+    hook.before_train(make_runner([hook, a, same]))
+    assert len(hook.injections) == 1

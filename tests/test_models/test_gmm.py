@@ -1,5 +1,5 @@
 """The vectorised 1-D GMMs of BalanceMix (Eq. (6)-(8)) against
-scikit-learn's GaussianMixture, the DivideMix recipe of METHODS.md §3."""
+scikit-learn's GaussianMixture with the DivideMix recipe."""
 import warnings
 
 import numpy as np

@@ -1,0 +1,131 @@
+"""TrainingSetPass: per-sample predictions, view means and per-label losses
+of the whole training set, against a model computed by hand."""
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.nn.functional as F
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+
+import mlimb_mm  # noqa: F401
+from mlimb_mm.engine import TrainingSetPass
+
+WEIGHT = torch.tensor([[0.02, -0.01], [-0.03, 0.015], [0.01, 0.01]])
+
+
+class MeanPixelModel(torch.nn.Module):
+    """logits = per-channel mean pixel @ WEIGHT; refuses forwards of more
+    than ``max_batch`` images like a GPU out of memory."""
+
+    def __init__(self, max_batch=None):
+        super().__init__()
+        self.data_preprocessor = MODELS.build(
+            dict(type='ClsDataPreprocessor', num_classes=2))
+        self.max_batch = max_batch
+        self.batches = []
+
+    def forward(self, x, mode='tensor'):
+        assert mode == 'tensor' and not self.training
+        assert not torch.is_grad_enabled()
+        if self.max_batch is not None and x.size(0) > self.max_batch:
+            raise torch.cuda.OutOfMemoryError('too large')
+        self.batches.append(x.size(0))
+        return x.float().mean((2, 3)) @ WEIGHT
+
+
+def image(value):
+    return torch.full((3, 2, 2), float(value), dtype=torch.uint8)
+
+
+def logits_of(value):
+    return torch.full((1, 3), float(value)) @ WEIGHT
+
+
+def batches(indices_per_batch, num_views):
+    """Loaded batches as MultiView + pseudo_collate give them: one list
+    per view (plain image of sample i: value 10 i, view v: 10 i + v)."""
+    out = []
+    for indices in indices_per_batch:
+        samples = [DataSample(metainfo=dict(sample_idx=i)) for i in indices]
+        for s, i in zip(samples, indices):
+            s.set_field(torch.tensor([1, i % 2 * 2 - 1], dtype=torch.int8),
+                        'gt_tristate')
+        views = [[image(10 * i + v) for i in indices]
+                 for v in range(1 + num_views)]
+        out.append(dict(inputs=views if num_views else views[0],
+                        data_samples=samples))
+    return out
+
+
+def run_pass(model, loaded, num_views=2, **kwargs):
+    runner = SimpleNamespace(model=model)
+    pass_ = TrainingSetPass(num_views=num_views,
+                            view_transforms=[dict(type='RandAugment')]
+                            if num_views else None,
+                            pipeline=[dict(type='PackMultiLabelInputs')],
+                            **kwargs)
+    pass_._loader = loaded  # what build_dataloader would give
+    targets = torch.tensor([[1., 0.], [0., 1.], [1., 1.], [0., 0.]])
+    observed = torch.tensor([[1, -1], [1, 1], [1, -1], [1, 1]],
+                            dtype=torch.int8)
+    return pass_, pass_.run(runner, seed=0, num_samples=4, targets=targets,
+                            observed=observed), targets
+
+
+def test_predictions_views_and_losses_by_hand():
+    model = MeanPixelModel()
+    model.train()
+    # sample 2 is loaded twice (a padded shard): its results are averaged
+    _, out, targets = run_pass(model, batches([[0, 1], [2, 3, 2]], 2),
+                               max_forward=9)
+    assert model.training  # restored
+    # the plain images and views of a loaded batch go through together
+    assert model.batches == [6, 9]
+    for i in range(4):
+        plain = logits_of(10 * i)
+        views = torch.cat([logits_of(10 * i + v) for v in (1, 2)])
+        torch.testing.assert_close(out['probs'][i], plain.sigmoid()[0])
+        torch.testing.assert_close(out['view_probs'][i],
+                                   views.sigmoid().mean(0))
+        torch.testing.assert_close(
+            out['losses'][i],
+            F.binary_cross_entropy_with_logits(plain[0], targets[i],
+                                               reduction='none'))
+
+
+def test_out_of_memory_halves_the_forward_chunk():
+    reference = run_pass(MeanPixelModel(), batches([[0, 1, 2, 3]], 2))[1]
+    model = MeanPixelModel(max_batch=5)
+    pass_, out, _ = run_pass(model, batches([[0, 1, 2, 3]], 2),
+                             max_forward=12)
+    assert pass_.max_forward == 3 and model.batches == [3, 3, 3, 3]
+    for key in ('probs', 'view_probs', 'losses'):
+        torch.testing.assert_close(out[key], reference[key])
+    with pytest.raises(ValueError, match='max_forward'):
+        TrainingSetPass(max_forward=0)
+
+
+def test_default_chunks():
+    """On the CPU a forward takes the loaded batch's size (moderate batches
+    run faster there); on a GPU all of its images at once."""
+    model = MeanPixelModel()
+    run_pass(model, batches([[0, 1, 2, 3]], 2))
+    assert model.batches == [4, 4, 4]
+
+
+def test_plain_pass_and_the_errors():
+    _, out, _ = run_pass(MeanPixelModel(), batches([[0, 1, 2, 3]], 0),
+                         num_views=0)
+    assert out['view_probs'] is None
+    torch.testing.assert_close(out['probs'][3], logits_of(30).sigmoid()[0])
+    with pytest.raises(RuntimeError, match='missed 1 of 4'):
+        run_pass(MeanPixelModel(), batches([[0, 1, 2]], 2))
+    loaded = batches([[0, 1, 2, 3]], 2)
+    loaded[0]['data_samples'][1].gt_tristate[1] = 0
+    with pytest.raises(RuntimeError, match='disagrees with the label store'):
+        run_pass(MeanPixelModel(), loaded)
+    with pytest.raises(ValueError, match='expects 3 images per sample'):
+        run_pass(MeanPixelModel(), batches([[0, 1, 2, 3]], 1))
+    with pytest.raises(ValueError, match='pass_pipeline'):
+        TrainingSetPass(num_views=2, view_transforms=[dict(type='x')])
