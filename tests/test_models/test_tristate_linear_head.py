@@ -79,3 +79,37 @@ def test_head_dropout_only_in_training():
     torch.testing.assert_close(head(feats), head(feats))
     head.train()
     assert not torch.equal(head(feats), head(feats))
+
+
+def test_head_passes_tristate_labels_to_the_loss_when_asked():
+    from mmpretrain.registry import MODELS as REGISTRY
+
+    @REGISTRY.register_module(force=True)
+    class RecordingLoss(torch.nn.Module):
+        """Records what the head gives it; the loss is the sum of logits
+        over the unknown labels (a loss that reads them itself)."""
+
+        def forward(self, cls_score, target, weight=None, avg_factor=None,
+                    tristate=None):
+            self.seen = dict(target=target, weight=weight, tristate=tristate)
+            return (cls_score * (tristate == -1)).sum()
+
+    head = MODELS.build(
+        dict(type='TriStateLinearClsHead', num_classes=3, in_channels=2,
+             ignore_unknown=False, pass_tristate=True,
+             loss=dict(type='RecordingLoss')))
+    feats = (torch.randn(2, 2), )
+    samples = [packed_sample([1, -1, 0], 0), packed_sample([-1, 0, 1], 1)]
+    loss = head.loss(feats, samples)['loss']
+    seen = head.loss_module.seen
+    assert seen['tristate'].dtype == torch.int8
+    assert seen['tristate'].tolist() == [[1, -1, 0], [-1, 0, 1]]
+    # ignore_unknown=False: the unknown labels keep their weight
+    assert seen['weight'].tolist() == [[1., 1., 1.], [1., 1., 1.]]
+    logits = head(feats)
+    assert loss.item() == pytest.approx(
+        (logits[0, 1] + logits[1, 0]).item(), rel=1e-6)
+    # the default head does not pass them (losses without the keyword)
+    plain = MODELS.build(
+        dict(type='TriStateLinearClsHead', num_classes=3, in_channels=2))
+    plain.loss(feats, samples)

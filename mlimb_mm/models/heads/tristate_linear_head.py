@@ -29,7 +29,11 @@ class TriStateLinearClsHead(MultiLabelLinearClsHead):
       masks, BalanceMix reliabilities, ...).
 
     With ``ignore_unknown=False`` unknown labels are kept as negatives
-    (the "assume negative" baseline of partial-label papers).
+    (the "assume negative" baseline of partial-label papers). With
+    ``pass_tristate=True`` the loss also receives the ``(B, K)`` int8
+    tri-state labels as ``tristate=``, so it can treat unknown labels itself
+    (pseudo labels, label correction) instead of only through a zero weight;
+    set ``ignore_unknown=False`` too when it does.
 
     **Training predictions for hooks.** Methods that adapt to the epoch's
     own training predictions (PLM's ratio update, BalanceMix's minority
@@ -54,6 +58,8 @@ class TriStateLinearClsHead(MultiLabelLinearClsHead):
         dropout (float): Dropout ratio before the linear layer (the DB
             paper's released model uses 0.5 after its 256-d neck).
             Defaults to 0.
+        pass_tristate (bool): Call the loss with ``tristate=`` (the
+            ``(B, K)`` int8 labels on the logits' device). Defaults to False.
         **kwargs: Other arguments of ``MultiLabelLinearClsHead``.
     """
 
@@ -63,6 +69,7 @@ class TriStateLinearClsHead(MultiLabelLinearClsHead):
                  loss: dict = dict(type='MultiLabelBCELoss'),
                  ignore_unknown: bool = True,
                  dropout: float = 0.,
+                 pass_tristate: bool = False,
                  **kwargs):
         super().__init__(
             num_classes=num_classes,
@@ -70,6 +77,7 @@ class TriStateLinearClsHead(MultiLabelLinearClsHead):
             loss=loss,
             **kwargs)
         self.ignore_unknown = ignore_unknown
+        self.pass_tristate = pass_tristate
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         # consumer name -> records not popped yet (see the class docstring)
         self._train_prediction_queues: Dict[str, List[dict]] = {}
@@ -151,6 +159,14 @@ class TriStateLinearClsHead(MultiLabelLinearClsHead):
         target, weight = self.get_targets_and_weights(data_samples)
         target, weight = target.to(cls_score.device), weight.to(
             cls_score.device)
+        if self.pass_tristate:
+            tristate = stack_label_field(data_samples, 'gt_tristate')
+            if tristate is None:
+                raise KeyError(
+                    f'{type(self).__name__}(pass_tristate=True) needs '
+                    '`gt_tristate` in the data samples: end the pipeline '
+                    'with `PackMultiLabelInputs`.')
+            kwargs['tristate'] = tristate.to(cls_score.device, torch.int8)
         loss = self.loss_module(
             cls_score,
             target,
