@@ -53,3 +53,21 @@ def test_full_config_model_builds_and_trains_a_step(path):
     data = model.data_preprocessor(batch, training=True)
     losses = model(**data, mode='loss')
     assert all(torch.isfinite(v).all() for v in losses.values())
+
+
+@pytest.mark.parametrize('path,least', [
+    ('configs/plm/resnet18_cocolike_mlt_plm_bce.py', (3, 5)),
+    ('configs/plm/resnet18_cocolike_mlt_undersample.py', (3, 5)),
+    ('configs/plm/resnet50_coco_plm.py', (10, 20)),
+])
+def test_plm_configs_report_several_least_frequent_k(path, least):
+    """MultiLabelPRFMetric takes one K: one instance per K, with distinct
+    prefixes (MMEngine refuses duplicate result keys), beside the mAP."""
+    cfg = Config.fromfile(osp.join(REPO, path))
+    metrics = cfg.val_evaluator
+    assert metrics[0]['type'] == 'LongTailMultiLabelMetric'
+    prf = [m for m in metrics if m['type'] == 'MultiLabelPRFMetric']
+    assert tuple(m['num_least_frequent'] for m in prf) == least
+    prefixes = [m.get('prefix', 'multi-label') for m in prf]
+    assert len(set(prefixes)) == len(prefixes)
+    assert cfg.test_evaluator == cfg.val_evaluator

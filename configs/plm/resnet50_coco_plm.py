@@ -26,3 +26,32 @@ custom_hooks = [
     dict(type='PLMHook', lam=0.01, num_bins=10, init_ratio='dataset',
          clip=(0, 1)),
 ]
+
+# Metrics: mAP (overall and many / medium / few, the base config's
+# LongTailMultiLabelMetric) and the PLM paper's per-class precision / recall
+# / F1 averaged over all classes and over the K least frequent training
+# classes, K = 10 (keys multi-label/*_least) and K = 20 (a second
+# MultiLabelPRFMetric, which takes one K, with prefix least20:
+# least20/*_least), plus the 0-1 exact match. Each metric reads the
+# training class counts from COCO train2017 once, at the first evaluation.
+coco_train_counts = dict(
+    type='CocoMultiLabelDataset',
+    data_root=_base_.data_root,
+    ann_file='annotations/instances_train2017.json',
+    data_prefix=dict(img_path='train2017/'))
+val_evaluator = [
+    dict(
+        type='LongTailMultiLabelMetric',
+        train_dataset=coco_train_counts,
+        group_thresholds=(20, 100)),
+    dict(
+        type='MultiLabelPRFMetric',
+        train_dataset=coco_train_counts,
+        num_least_frequent=10),
+    dict(
+        type='MultiLabelPRFMetric',
+        train_dataset=coco_train_counts,
+        num_least_frequent=20,
+        prefix='least20'),
+]
+test_evaluator = val_evaluator

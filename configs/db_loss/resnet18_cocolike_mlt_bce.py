@@ -1,0 +1,16 @@
+# BCE baseline (DB paper, Table 1 "ERM") on CocoLike-MLT, the COCO-MLT
+# recipe on the embedded COCO-shaped digits (../_base_/datasets/
+# cocolike_mlt.py, docs/cocolike.md): the digits ResNet-18 with an 80-class
+# head, plain sampler, trained from scratch with the digits schedule (SGD
+# 0.1, cosine, 60 epochs of 32 iterations at batch 64: 1,920 iterations).
+_base_ = [
+    '../_base_/models/resnet18_digits.py',
+    '../_base_/datasets/cocolike_mlt.py',
+    '../_base_/schedules/digits_sgd_60e.py',
+    '../_base_/default_runtime.py',
+]
+model = dict(
+    data_preprocessor=_base_.data_preprocessor,
+    head=dict(num_classes=_base_.num_classes))
+train_dataloader = dict(batch_size=64)
+default_hooks = dict(logger=dict(interval=10))
