@@ -12,10 +12,8 @@
 # the schedule, and the label-wise management of BalanceMix needs a
 # warm-up model that has learned the clean patterns first.
 #
-#   python tools/train.py configs/pretrain/resnet18_printed_digits.py \
-#       --work-dir work_dirs/pretrain_printed_digits
-#
-# (tools/benchmark_digits.py does it once when the checkpoint is missing.)
+# The 'embedded://' checkpoint trains that config once on first use and
+# caches the weights in $MLIMB_MM_HOME (mlimb_mm/utils/embedded_weights.py).
 # Fine-tuning: SGD 0.01, one epoch of linear warm-up, cosine to 90 epochs
 # (20 iterations each at batch 64: 1800 iterations, about 4 minutes on one
 # CPU core). The paper reports the LAST epoch's mAP after 50 epochs over
@@ -30,7 +28,7 @@ _base_ = [
     '../_base_/schedules/digits_sgd_60e.py',
     '../_base_/default_runtime.py',
 ]
-pretrained = 'work_dirs/pretrain_printed_digits/epoch_25.pth'
+pretrained = 'embedded://resnet18_printed_digits'
 model = dict(
     data_preprocessor=_base_.data_preprocessor,
     backbone=dict(

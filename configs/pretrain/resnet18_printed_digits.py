@@ -5,12 +5,17 @@
 # from. No handwritten digit is used for training; the handwritten test
 # split only reports how well the features transfer.
 #
+# The noisy digits configs get its backbone as
+#   init_cfg=dict(type='Pretrained', prefix='backbone.',
+#                 checkpoint='embedded://resnet18_printed_digits')
+# which trains this config once on first use and caches the weights in
+# $MLIMB_MM_HOME, default ~/.cache/mlimb_mm (mlimb_mm/utils/
+# embedded_weights.py). By hand:
 #   python tools/train.py configs/pretrain/resnet18_printed_digits.py \
 #       --work-dir work_dirs/pretrain_printed_digits
 #
 # 4000 canvases, 25 epochs x 62 iterations at batch 64 (about 3 minutes on
-# 2 CPU cores). The noisy digits configs load the backbone of the last
-# checkpoint (tools/benchmark_digits.py runs this first when needed).
+# 2 CPU cores).
 _base_ = [
     '../_base_/models/resnet18_digits.py',
     '../_base_/datasets/digits_lt.py',
