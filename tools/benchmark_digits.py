@@ -1,22 +1,33 @@
 """The main job on the embedded data: train methods on the long-tailed
-multi-label digits and print one table of their test metrics.
+multi-label digits (or the COCO-shaped digits) and print one table of their
+test metrics per training set.
 
-    python tools/benchmark_digits.py [--methods bce ...] [--seeds 0 1 2]
-        [--epochs N] [--work-dir work_dirs/digits_benchmark]
-        [--cfg-options KEY=VALUE ...]
+    python tools/benchmark_digits.py [--dataset {digits,cocolike}]
+        [--methods bce ...] [--seeds 0 1 2] [--epochs N]
+        [--work-dir work_dirs/DATASET_benchmark] [--cfg-options KEY=VALUE ...]
 
 Each (method, seed) is a plain ``tools/train.py`` run of the method's config
-(so what is measured here is what users run); the final evaluation of each
-run is read from its ``vis_data/scalars.json``. The table gives the mean
-(and the standard deviation over seeds when there are several) of overall
-and many / medium / few-shot mAP, macro F1 and F1 over the 3 least frequent
-classes, in percent, plus the training time.
+(so what is measured here is what users run); a method name maps to the
+config of the chosen ``--dataset`` (:data:`DATASETS`). While the runs train,
+a progress line per run is printed periodically (its epoch, the time left
+estimated from the time so far, and each validation mAP). The final
+evaluation of each run is read from its ``vis_data/scalars.json``. The table
+gives the mean (and the standard deviation over seeds when there are
+several) of overall and many / medium / few-shot mAP, macro F1, recall and
+F1 over the 3 (and, where the configs report it, 5) least frequent classes,
+exact match, in percent, plus the training time.
+
+Configs that start from an ``embedded://`` backbone (the noisy digits
+methods) get it from the cache of ``mlimb_mm.utils.embedded_weights``; when
+it is missing it is pre-trained once before the runs start.
 """
 import argparse
+import contextlib
 import glob
 import json
 import os
 import os.path as osp
+import re
 import subprocess
 import sys
 import time
@@ -25,6 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, REPO)
 
 # Method name -> config, relative to the repository.
 METHODS = {
@@ -71,29 +83,76 @@ SETTINGS = [
     ('noisy_flip_', 'noisy long-tailed digits, 40% random flipping'),
     ('', 'long-tailed digits, clean labels'),
 ]
-#: the noisy configs fine-tune the backbone pre-trained on printed digits
-PRETRAIN_CONFIG = 'configs/pretrain/resnet18_printed_digits.py'
-PRETRAINED_CHECKPOINT = 'epoch_25.pth'
+#: the digits methods; ``METHODS`` is the table of the dataset in use
+#: (:func:`dataset_methods`)
+DIGITS_METHODS = METHODS
+# The same method names on the COCO-shaped digits (docs/cocolike.md): the DB
+# and PLM rows on CocoLike-MLT (the COCO-MLT recipe); 'bce' is the PLM
+# directory's BCE config, the DB BCE baseline plus the K=5 least-frequent
+# metrics, so that one run serves both tables.
+COCOLIKE_METHODS = {
+    'natural_bce': 'configs/baseline/resnet18_cocolike_bce.py',
+    'bce': 'configs/plm/resnet18_cocolike_mlt_bce.py',
+    # Distribution-Balanced loss family with class-aware re-sampling
+    'rs': 'configs/db_loss/resnet18_cocolike_mlt_rs.py',
+    'rs_focal': 'configs/db_loss/resnet18_cocolike_mlt_rs_focal.py',
+    'rbce_focal': 'configs/db_loss/resnet18_cocolike_mlt_rbce_focal.py',
+    'db': 'configs/db_loss/resnet18_cocolike_mlt_db.py',
+    'db_focal': 'configs/db_loss/resnet18_cocolike_mlt_db_focal.py',
+    # PLM and the comparison rows of its Table 1
+    'focal': 'configs/plm/resnet18_cocolike_mlt_focal.py',
+    'cb': 'configs/plm/resnet18_cocolike_mlt_cb.py',
+    'undersample': 'configs/plm/resnet18_cocolike_mlt_undersample.py',
+    'plm_bce': 'configs/plm/resnet18_cocolike_mlt_plm_bce.py',
+    'plm_cb': 'configs/plm/resnet18_cocolike_mlt_plm_cb.py',
+    'plm_undersample':
+    'configs/plm/resnet18_cocolike_mlt_plm_undersample.py',
+}
+#: per --dataset: its methods, the default ones, and its settings (one
+#: table per training set; a method belongs to the longest prefix it has)
+DATASETS = {
+    'digits':
+    dict(methods=DIGITS_METHODS, default=DEFAULT_METHODS,
+         settings=SETTINGS),
+    'cocolike':
+    dict(
+        methods=COCOLIKE_METHODS,
+        default=['bce', 'db_focal', 'plm_bce'],
+        settings=[
+            ('natural_', 'COCO-shaped digits, natural long tail (2,000 '
+             'images), clean labels'),
+            ('', 'CocoLike-MLT (the COCO-MLT recipe on the COCO-shaped '
+             'digits), clean labels'),
+        ]),
+}
 COLUMNS = [('mAP', 'mAP'), ('many', 'mAP_many'), ('medium', 'mAP_medium'),
            ('few', 'mAP_few'), ('F1', 'f1'), ('R least-3', 'recall_least'),
-           ('F1 least-3', 'f1_least'), ('exact match', 'exact_match')]
+           ('F1 least-3', 'f1_least'), ('R least-5', 'least5/recall_least'),
+           ('F1 least-5', 'least5/f1_least'), ('exact match', 'exact_match')]
+#: seconds between two progress lines of a run
+PROGRESS_INTERVAL = 30.
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument(
-        '--methods', nargs='+', default=DEFAULT_METHODS,
-        choices=list(METHODS))
+        '--dataset', choices=list(DATASETS), default='digits',
+        help='digits: the long-tailed (and noisy) digits; cocolike: the '
+        'COCO-shaped digits (docs/cocolike.md). Default: digits')
+    parser.add_argument(
+        '--methods', nargs='+',
+        help='methods of the dataset (default: ' + '; '.join(
+            f'{name}: {" ".join(info["default"])}'
+            for name, info in DATASETS.items()) + ')')
     parser.add_argument('--seeds', nargs='+', type=int, default=[0])
     parser.add_argument(
         '--epochs', type=int, help='override the configs\' max_epochs')
     parser.add_argument(
-        '--work-dir', default=osp.join('work_dirs', 'digits_benchmark'))
+        '--work-dir', help='default: work_dirs/DATASET_benchmark')
     parser.add_argument(
-        '--pretrain-dir', default=osp.join('work_dirs',
-                                           'pretrain_printed_digits'),
-        help='where the printed-digits backbone of the noisy configs is '
-        '(trained there first when missing)')
+        '--progress-interval', type=float, default=PROGRESS_INTERVAL,
+        help='seconds between two progress lines of a run (default '
+        f'{PROGRESS_INTERVAL:g}; 0 prints every logged step)')
     parser.add_argument(
         '--reuse', action='store_true',
         help='keep the results of runs that finished before (their '
@@ -114,11 +173,40 @@ def parse_args(argv=None):
     malformed = [opt for opt in args.cfg_options if '=' not in opt]
     if malformed:
         parser.error(f'--cfg-options takes KEY=VALUE pairs, got {malformed}')
+    methods = DATASETS[args.dataset]['methods']
+    if args.methods is None:
+        args.methods = list(DATASETS[args.dataset]['default'])
+    unknown = [m for m in args.methods if m not in methods]
+    if unknown:
+        parser.error(f'--methods: {unknown} are not methods of --dataset '
+                     f'{args.dataset} (choose from {", ".join(methods)})')
+    if args.epochs is not None and args.epochs < 1:
+        parser.error(f'--epochs must be >= 1, got {args.epochs}')
+    if args.jobs < 1:
+        parser.error(f'--jobs must be >= 1, got {args.jobs}')
+    if args.progress_interval < 0:
+        parser.error('--progress-interval must be >= 0, got '
+                     f'{args.progress_interval}')
+    if args.work_dir is None:
+        args.work_dir = osp.join('work_dirs', f'{args.dataset}_benchmark')
     return args
 
 
+@contextlib.contextmanager
+def dataset_methods(dataset):
+    """Point :data:`METHODS` (which the helpers read) at the methods of
+    ``dataset`` while a benchmark runs."""
+    global METHODS
+    saved, METHODS = METHODS, DATASETS[dataset]['methods']
+    try:
+        yield METHODS
+    finally:
+        METHODS = saved
+
+
 def final_metrics(work_dir):
-    """The last evaluation logged by a run, keys without their prefix, and
+    """The last evaluation logged by a run, keys without the default
+    ``multi-label/`` prefix (other prefixes stay: ``least5/f1_least``), and
     ``sec_per_iter``: the median training iteration time of the run."""
     logs = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
                                      'scalars.json')))
@@ -134,8 +222,9 @@ def final_metrics(work_dir):
                 iteration_times.append(record['time'])
     if not evaluations:
         raise RuntimeError(f'{logs[-1]} holds no evaluation')
+    prefix = 'multi-label/'
     metrics = {
-        key.split('/', 1)[-1]: value
+        key[len(prefix):] if key.startswith(prefix) else key: value
         for key, value in evaluations[-1].items()
     }
     metrics['sec_per_iter'] = float(np.median(iteration_times))
@@ -160,9 +249,6 @@ def train(method, seed, args, threads=None):
         print(f'[{method} seed {seed}] reused {done}', flush=True)
         return metrics
     options = [f'randomness.seed={seed}']
-    if method.startswith('noisy_'):
-        options.append('model.backbone.init_cfg.checkpoint=' +
-                       pretrained_checkpoint(args))
     if args.epochs:
         options += [
             f'train_cfg.max_epochs={args.epochs}',
@@ -170,10 +256,12 @@ def train(method, seed, args, threads=None):
         ]
     options += args.cfg_options
     start = time.time()
+    name = f'{method} seed {seed}'
+    progress = Progress(name, max_epochs(METHODS[method], options),
+                        args.progress_interval)
     run_train(METHODS[method], work_dir,
-              osp.join(args.work_dir, f'{method}_seed{seed}.log'),
-              f'{method} seed {seed}', threads,
-              ['--cfg-options', *options])
+              osp.join(args.work_dir, f'{method}_seed{seed}.log'), name,
+              threads, ['--cfg-options', *options], on_line=progress.feed)
     metrics = final_metrics(work_dir)
     metrics['minutes'] = (time.time() - start) / 60
     with open(done, 'w') as f:
@@ -184,9 +272,70 @@ def train(method, seed, args, threads=None):
     return metrics
 
 
-def run_train(config, work_dir, log_path, name, threads=None, extra=()):
+class Progress:
+    """Compact progress of one training run, from its log lines: every
+    ``interval`` seconds ``[NAME] epoch e/E, ~m min left`` (the time left
+    extrapolated from the time so far and the fraction of iterations done),
+    and each validation's mAP as it comes."""
+
+    TRAIN = re.compile(r'Epoch\(train\)\s*\[(\d+)\]\[\s*(\d+)/(\d+)\]')
+    VAL_MAP = re.compile(r'Epoch\(val\)\s*\[(\d+)\].*?multi-label/mAP: '
+                         r'([\d.]+)')
+
+    def __init__(self, name, max_epochs, interval=PROGRESS_INTERVAL,
+                 clock=time.monotonic, out=None):
+        self.name = name
+        self.max_epochs = max_epochs
+        self.interval = interval
+        self.clock = clock
+        self.out = out or (lambda text: print(text, flush=True))
+        self.start = clock()
+        self.last_print = None
+        self.done = None  # fraction of the training iterations done
+        self.epoch = None
+
+    def feed(self, line):
+        match = self.TRAIN.search(line)
+        if match:
+            epoch, step, steps = (int(g) for g in match.groups())
+            self.epoch = epoch
+            self.done = min(((epoch - 1) + step / steps) / self.max_epochs,
+                            1.) if self.max_epochs else None
+            now = self.clock()
+            if self.last_print is None or \
+                    now - self.last_print >= self.interval:
+                self.last_print = now
+                self.out(self.message(now))
+            return
+        match = self.VAL_MAP.search(line)
+        if match:
+            self.out(f'[{self.name}] epoch {match.group(1)}/'
+                     f'{self.max_epochs}: validation mAP {match.group(2)}')
+
+    def message(self, now=None):
+        now = self.clock() if now is None else now
+        text = f'[{self.name}] epoch {self.epoch}/{self.max_epochs}'
+        if self.done:
+            left = (now - self.start) * (1 - self.done) / self.done / 60
+            text += f', ~{left:.1f} min left'
+        return text
+
+
+def max_epochs(config, options=()):
+    """``train_cfg.max_epochs`` of a config after ``--cfg-options`` pairs."""
+    for option in reversed(list(options)):
+        key, _, value = option.partition('=')
+        if key == 'train_cfg.max_epochs':
+            return int(value)
+    from mmengine.config import Config
+    return int(Config.fromfile(osp.join(REPO, config)).train_cfg.max_epochs)
+
+
+def run_train(config, work_dir, log_path, name, threads=None, extra=(),
+              on_line=None):
     """``tools/train.py CONFIG --work-dir WORK_DIR EXTRA`` in a subprocess
-    (``threads`` torch threads), its output in ``log_path``."""
+    (``threads`` torch threads), its output in ``log_path`` and, line by
+    line, passed to ``on_line`` (progress)."""
     command = [
         sys.executable,
         osp.join(REPO, 'tools/train.py'),
@@ -197,9 +346,16 @@ def run_train(config, work_dir, log_path, name, threads=None, extra=()):
     if threads:
         env['OMP_NUM_THREADS'] = env['MKL_NUM_THREADS'] = str(threads)
     os.makedirs(osp.dirname(osp.abspath(log_path)), exist_ok=True)
-    with open(log_path, 'w') as log:
-        subprocess.run(command, check=True, stdout=log,
-                       stderr=subprocess.STDOUT, env=env)
+    with open(log_path, 'w') as log, subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            env=env, text=True, bufsize=1) as process:
+        for line in process.stdout:
+            log.write(line)
+            if on_line is not None:
+                on_line(line)
+        code = process.wait()
+    if code != 0:
+        raise subprocess.CalledProcessError(code, command)
 
 
 def refines_labels(method):
@@ -215,27 +371,46 @@ def refines_labels(method):
         for hook in cfg.get('custom_hooks', []))
 
 
-def pretrained_checkpoint(args):
-    return osp.abspath(osp.join(args.pretrain_dir, PRETRAINED_CHECKPOINT))
+def embedded_weights(method):
+    """The ``embedded://`` checkpoints the method's config starts from."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(REPO, METHODS[method]))
+    found = []
+
+    def visit(node):
+        if isinstance(node, dict):
+            checkpoint = node.get('checkpoint')
+            if isinstance(checkpoint, str) and \
+                    checkpoint.startswith('embedded://'):
+                found.append(checkpoint[len('embedded://'):])
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                visit(value)
+
+    visit(cfg.get('model', {}))
+    return sorted(set(found))
 
 
-def ensure_pretrained(args, threads=None):
-    """Pre-train the printed-digits backbone once (about 3 minutes)."""
-    checkpoint = pretrained_checkpoint(args)
-    if osp.exists(checkpoint):
-        return checkpoint
-    run_train(PRETRAIN_CONFIG, args.pretrain_dir,
-              osp.join(args.pretrain_dir, 'pretrain.log'), 'pretrain',
-              threads)
-    if not osp.exists(checkpoint):
-        raise FileNotFoundError(f'pre-training wrote no {checkpoint}')
-    return checkpoint
+def ensure_pretrained(methods, threads=None, interval=PROGRESS_INTERVAL):
+    """Build the ``embedded://`` backbones the methods start from, once,
+    before the runs (cached by mlimb_mm.utils.embedded_weights; the printed
+    digits backbone takes about 3 minutes)."""
+    from mlimb_mm.utils.embedded_weights import (embedded_config,
+                                                 ensure_embedded)
+    names = sorted({name for m in methods for name in embedded_weights(m)})
+    for name in names:
+        progress = Progress(f'pretrain {name}',
+                            max_epochs(embedded_config(name)), interval)
+        ensure_embedded(name, on_line=progress.feed, threads=threads)
+    return names
 
 
-def split_by_setting(results):
-    """``{setting title: {method: runs}}`` in :data:`SETTINGS` order."""
-    tables = {title: {} for _, title in SETTINGS}
-    by_length = sorted(SETTINGS, key=lambda item: -len(item[0]))
+def split_by_setting(results, settings=SETTINGS):
+    """``{setting title: {method: runs}}`` in ``settings`` order."""
+    tables = {title: {} for _, title in settings}
+    by_length = sorted(settings, key=lambda item: -len(item[0]))
     for method, runs in results.items():
         title = next(t for prefix, t in by_length if method.startswith(prefix))
         tables[title][method] = runs
@@ -244,6 +419,8 @@ def split_by_setting(results):
 
 def format_cell(values):
     values = np.asarray(values, dtype=float)
+    if np.isnan(values).all():
+        return '-'
     if len(values) == 1:
         return f'{values[0]:.2f}'
     return f'{values.mean():.2f} ± {values.std(ddof=1):.2f}'
@@ -251,7 +428,10 @@ def format_cell(values):
 
 def format_table(results, seeds, setting='long-tailed digits',
                  cfg_options=()):
-    header = ['method'] + [name for name, _ in COLUMNS] + [
+    # the metric columns that some run reports
+    columns = [(name, key) for name, key in COLUMNS
+               if any(key in run for runs in results.values() for run in runs)]
+    header = ['method'] + [name for name, _ in columns] + [
         'min/run', 's/iter', f'step time / {next(iter(results))}',
         'refinement s/epoch'
     ]
@@ -260,7 +440,7 @@ def format_table(results, seeds, setting='long-tailed digits',
     rows = [header, ['---'] * len(header)]
     for method, runs in results.items():
         row = [method]
-        for _, key in COLUMNS:
+        for _, key in columns:
             row.append(format_cell([run.get(key, np.nan) for run in runs]))
         row.append(f'{np.mean([run["minutes"] for run in runs]):.1f}')
         step = np.mean([run['sec_per_iter'] for run in runs])
@@ -284,6 +464,11 @@ def format_table(results, seeds, setting='long-tailed digits',
 
 def main(argv=None):
     args = parse_args(argv)
+    with dataset_methods(args.dataset):
+        return run_benchmark(args)
+
+
+def run_benchmark(args):
     os.makedirs(args.work_dir, exist_ok=True)
     runs = [(method, seed) for method in args.methods for seed in args.seeds]
     # longest first, so that parallel jobs end together: the runs with
@@ -292,8 +477,8 @@ def main(argv=None):
     runs.sort(key=lambda run: not refining[run[0]])
     threads = max((os.cpu_count() or 1) // args.jobs, 1) \
         if args.jobs > 1 else None
-    if any(method.startswith('noisy_') for method in args.methods):
-        ensure_pretrained(args, threads)
+    # pre-training alone, all cores (the runs share them afterwards)
+    ensure_pretrained(args.methods, None, args.progress_interval)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         metrics = list(
             pool.map(lambda run: train(*run, args, threads), runs))
@@ -302,7 +487,8 @@ def main(argv=None):
         results[method].append(run_metrics)
     table = '\n\n'.join(
         format_table(rows, args.seeds, setting, args.cfg_options)
-        for setting, rows in split_by_setting(results).items())
+        for setting, rows in split_by_setting(
+            results, DATASETS[args.dataset]['settings']).items())
     print('\n' + table)
     with open(osp.join(args.work_dir, 'results.json'), 'w') as f:
         json.dump(results, f, indent=2)

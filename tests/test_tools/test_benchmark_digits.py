@@ -1,5 +1,8 @@
+import json
 import os.path as osp
+import subprocess
 import sys
+import textwrap
 
 import pytest
 from mmengine.config import Config
@@ -60,7 +63,7 @@ def test_cfg_options_reach_every_run_and_the_table_title(monkeypatch,
     commands = []
 
     def fake_run_train(config, work_dir, log_path, name, threads=None,
-                       extra=()):
+                       extra=(), on_line=None):
         commands.append((config, list(extra)))
 
     monkeypatch.setattr(benchmark_digits, 'run_train', fake_run_train)
@@ -91,3 +94,163 @@ def test_cfg_options_must_be_key_value_pairs(capsys):
     with pytest.raises(SystemExit):
         benchmark_digits.parse_args(['--cfg-options', 'rho'])
     assert 'KEY=VALUE' in capsys.readouterr().err
+
+
+# -- --dataset cocolike ----------------------------------------------------------
+def fake_metrics(work_dir):
+    return dict(mAP=50., mAP_few=40., sec_per_iter=0.1)
+
+
+@pytest.mark.parametrize('dataset', ['digits', 'cocolike'])
+def test_every_method_maps_to_a_config_of_its_dataset(dataset):
+    methods = benchmark_digits.DATASETS[dataset]['methods']
+    for method, config in methods.items():
+        assert osp.isfile(osp.join(REPO, config)), config
+        assert ('cocolike' in config) == (dataset == 'cocolike'), config
+    assert set(benchmark_digits.DATASETS[dataset]['default']) <= set(methods)
+
+
+def test_cocolike_runs_the_cocolike_configs(monkeypatch, tmp_path):
+    commands = []
+
+    def fake_run_train(config, work_dir, log_path, name, threads=None,
+                       extra=(), on_line=None):
+        commands.append((config, work_dir))
+
+    monkeypatch.setattr(benchmark_digits, 'run_train', fake_run_train)
+    monkeypatch.setattr(benchmark_digits, 'final_metrics', fake_metrics)
+    monkeypatch.chdir(tmp_path)
+    results = benchmark_digits.main(
+        ['--dataset', 'cocolike', '--methods', 'bce', 'db', 'natural_bce',
+         '--jobs', '1'])
+    assert [c for c, _ in commands] == [
+        'configs/plm/resnet18_cocolike_mlt_bce.py',
+        'configs/db_loss/resnet18_cocolike_mlt_db.py',
+        'configs/baseline/resnet18_cocolike_bce.py',
+    ]
+    assert all(w.startswith(osp.join('work_dirs', 'cocolike_benchmark'))
+               for _, w in commands)
+    assert list(results) == ['bce', 'db', 'natural_bce']
+    tables = (tmp_path / 'work_dirs' / 'cocolike_benchmark' /
+              'results.md').read_text().split('\n\n')
+    # one table per training set: the natural set, then CocoLike-MLT
+    assert tables[0].startswith('COCO-shaped digits, natural long tail')
+    assert '| natural_bce' in tables[0] and '| bce' not in tables[0]
+    assert tables[1].startswith('CocoLike-MLT')
+    assert '| bce' in tables[1] and '| db' in tables[1]
+    # the same names keep meaning the digits configs afterwards
+    assert benchmark_digits.METHODS['bce'] == \
+        'configs/baseline/resnet18_digits_lt_bce.py'
+
+
+def test_methods_must_belong_to_the_dataset(capsys):
+    with pytest.raises(SystemExit):
+        benchmark_digits.parse_args(['--dataset', 'cocolike', '--methods',
+                                     'noisy_bce'])
+    assert 'not methods of --dataset cocolike' in capsys.readouterr().err
+    args = benchmark_digits.parse_args(['--dataset', 'cocolike'])
+    assert args.methods == benchmark_digits.DATASETS['cocolike']['default']
+    assert args.work_dir == osp.join('work_dirs', 'cocolike_benchmark')
+    for bad in (['--epochs', '0'], ['--jobs', '0'],
+                ['--progress-interval', '-1']):
+        with pytest.raises(SystemExit):
+            benchmark_digits.parse_args(bad)
+        assert bad[0] in capsys.readouterr().err
+
+
+def test_only_configs_with_embedded_backbones_are_pretrained(monkeypatch):
+    import mlimb_mm.utils.embedded_weights as ew
+    built = []
+    monkeypatch.setattr(
+        ew, 'ensure_embedded',
+        lambda name, on_line=None, threads=None: built.append(name))
+    assert benchmark_digits.embedded_weights('noisy_bce') == [
+        'resnet18_printed_digits']
+    assert benchmark_digits.embedded_weights('bce') == []
+    assert benchmark_digits.ensure_pretrained(
+        ['bce', 'noisy_bce', 'noisy_flip_balancemix']) == [
+            'resnet18_printed_digits']
+    assert built == ['resnet18_printed_digits']
+    built.clear()
+    assert benchmark_digits.ensure_pretrained(['bce', 'db']) == []
+    assert built == []
+
+
+# -- progress ------------------------------------------------------------------------
+class FakeClock:
+    def __init__(self):
+        self.now = 0.
+
+    def __call__(self):
+        return self.now
+
+
+def test_progress_lines_give_the_epoch_and_the_time_left():
+    clock, lines = FakeClock(), []
+    progress = benchmark_digits.Progress('bce seed 0', 10, interval=30,
+                                         clock=clock, out=lines.append)
+    log = '2026/01/01 - mmengine - INFO - Epoch(train)  [{}][{:>2}/20]  lr: 1'
+    clock.now = 6.
+    progress.feed(log.format(1, 10))  # 5% done in 6 s: 114 s left
+    clock.now = 20.
+    progress.feed(log.format(1, 20))  # within 30 s of the last line
+    clock.now = 60.
+    progress.feed(log.format(3, 10))  # 25% done in 60 s: 180 s left
+    progress.feed('Epoch(val) [3][5/5]    multi-label/mAP: 61.25  '
+                  'multi-label/mAP_many: 70.0')
+    progress.feed('an unrelated line')
+    assert lines == [
+        '[bce seed 0] epoch 1/10, ~1.9 min left',
+        '[bce seed 0] epoch 3/10, ~3.0 min left',
+        '[bce seed 0] epoch 3/10: validation mAP 61.25',
+    ]
+
+
+def test_max_epochs_reads_the_config_and_the_overrides():
+    config = benchmark_digits.DATASETS['cocolike']['methods']['db']
+    assert benchmark_digits.max_epochs(config) == 50
+    assert benchmark_digits.max_epochs(
+        config, ['randomness.seed=1', 'train_cfg.max_epochs=7']) == 7
+
+
+def test_run_train_logs_and_reports_progress(tmp_path, monkeypatch):
+    """run_train against a stand-in tools/train.py that logs epochs."""
+    (tmp_path / 'tools').mkdir()
+    (tmp_path / 'tools' / 'train.py').write_text(textwrap.dedent("""
+        import os, sys
+        for epoch in (1, 2):
+            print(f'Epoch(train) [{epoch}][2/2]  loss: 1.0', flush=True)
+        print('threads', os.environ.get('OMP_NUM_THREADS'), flush=True)
+        sys.exit(int('fail' in sys.argv[1]))
+        """))
+    monkeypatch.setattr(benchmark_digits, 'REPO', str(tmp_path))
+    seen = []
+    log = tmp_path / 'run.log'
+    benchmark_digits.run_train('ok.py', str(tmp_path / 'w'), str(log), 'x',
+                               threads=1, on_line=seen.append)
+    assert seen == ['Epoch(train) [1][2/2]  loss: 1.0\n',
+                    'Epoch(train) [2][2/2]  loss: 1.0\n', 'threads 1\n']
+    assert log.read_text() == ''.join(seen)
+    with pytest.raises(subprocess.CalledProcessError):
+        benchmark_digits.run_train('fail.py', str(tmp_path / 'w'), str(log),
+                                   'x')
+
+
+def test_final_metrics_keep_the_prefix_of_a_second_metric(tmp_path):
+    run = tmp_path / 'run' / '20260101_000000' / 'vis_data'
+    run.mkdir(parents=True)
+    records = [
+        {'loss': 1.0, 'time': 0.2, 'step': 1},
+        {'loss': 0.9, 'time': 0.4, 'step': 2},
+        {'multi-label/mAP': 55.0, 'multi-label/f1_least': 10.0,
+         'least5/f1_least': 12.5, 'step': 2},
+    ]
+    (run / 'scalars.json').write_text(
+        '\n'.join(json.dumps(r) for r in records))
+    metrics = benchmark_digits.final_metrics(str(tmp_path / 'run'))
+    assert metrics['mAP'] == 55.0 and metrics['f1_least'] == 10.0
+    assert metrics['least5/f1_least'] == 12.5
+    assert metrics['sec_per_iter'] == pytest.approx(0.3)
+    table = benchmark_digits.format_table(
+        {'bce': [dict(metrics, minutes=1.)]}, [0], 'a setting')
+    assert 'F1 least-5' in table and 'R least-5' not in table
