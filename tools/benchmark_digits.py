@@ -477,8 +477,7 @@ def run_benchmark(args):
     runs.sort(key=lambda run: not refining[run[0]])
     threads = max((os.cpu_count() or 1) // args.jobs, 1) \
         if args.jobs > 1 else None
-    # pre-training alone, all cores (the runs share them afterwards)
-    ensure_pretrained(args.methods, None, args.progress_interval)
+    ensure_pretrained(args.methods, threads, args.progress_interval)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         metrics = list(
             pool.map(lambda run: train(*run, args, threads), runs))
