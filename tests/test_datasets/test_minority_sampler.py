@@ -73,6 +73,23 @@ def test_equations_2_to_4_by_hand():
     np.testing.assert_allclose(sampler.class_mass(), MASS_HAND, atol=1e-7)
 
 
+def test_positives_only_variant_by_hand():
+    # Score_0 = P(0) = 0.8; Score_1 = P(1) + P(2) = 1.0; Score_2 = P(0) +
+    # P(1) = 1.5; image 3 has no positive: never drawn
+    labels = LABELS + [[0, 0, -1]]
+    probs = PROBS + [[0.1, 0.1, 0.5]]
+    sampler = MinoritySampler(LabelsOnly(labels), seed=0,
+                              score_terms='positives')
+    sampler.update_from_predictions(torch.tensor(probs), epoch=0)
+    np.testing.assert_allclose(sampler.presence, P_HAND, atol=1e-7)
+    inv = np.array([1 / 0.8, 1 / 1.0, 1 / 1.5, 0.0])
+    np.testing.assert_allclose(sampler.sampling_probabilities(),
+                               inv / inv.sum(), atol=1e-7)
+    assert 3 not in set(sampler.epoch_indices(0).tolist())
+    with pytest.raises(ValueError, match='score_terms'):
+        MinoritySampler(LabelsOnly(labels), seed=0, score_terms='neg')
+
+
 def test_guards_no_known_label_and_missing_classes():
     labels = torch.tensor([[1, -1], [-1, -1], [0, 1]])
     probs = torch.tensor([[0.5, 0.5], [0.5, 0.5], [0.5, 0.5]])

@@ -65,6 +65,8 @@ class BalanceMixSampler(Sampler):
             None.
         score_floor (float): :class:`MinoritySampler`'s guard. Defaults to
             1e-6.
+        score_terms (str): :class:`MinoritySampler`'s Eq. (3) terms,
+            ``'all'`` (as printed, default) or ``'positives'``.
     """
 
     def __init__(self,
@@ -72,7 +74,8 @@ class BalanceMixSampler(Sampler):
                  batch_size_per_half: int,
                  use_minority: bool = True,
                  seed: Optional[int] = None,
-                 score_floor: float = 1e-6):
+                 score_floor: float = 1e-6,
+                 score_terms: str = 'all'):
         if int(batch_size_per_half) < 1:
             raise ValueError('BalanceMixSampler: batch_size_per_half must be '
                              f'>= 1, got {batch_size_per_half}.')
@@ -98,7 +101,8 @@ class BalanceMixSampler(Sampler):
                 epoch_draws=self.half_size * self.world_size,
                 seed=self.seed,
                 round_up=True,
-                score_floor=score_floor)
+                score_floor=score_floor,
+                score_terms=score_terms)
             assert len(self.minority) == self.half_size
 
     @property

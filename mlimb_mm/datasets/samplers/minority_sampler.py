@@ -21,6 +21,8 @@ __all__ = [
 ]
 
 _STATE_VERSION = 1
+#: the terms of Eq. (3): all labels (as printed) or the positives only
+SCORE_TERMS = ('all', 'positives')
 
 
 def dataset_tristate_labels(dataset) -> np.ndarray:
@@ -83,11 +85,17 @@ def class_confidences(sums: torch.Tensor
 def minority_scores(presence: torch.Tensor,
                     absence: torch.Tensor,
                     labels,
-                    chunk_elems: int = 1 << 22) -> torch.Tensor:
+                    chunk_elems: int = 1 << 22,
+                    terms: str = 'all') -> torch.Tensor:
     """Eq. (3): ``Score_i = sum_k [y_ik=1] P(k) + [y_ik=0] A(k)`` for every
     image of the ``(N, K)`` tri-state ``labels`` (unknown labels add
-    nothing). ``P``, ``A`` must be finite. Returns float64 ``(N,)``;
-    chunked over rows (a ``(rows, K)`` float64 temporary)."""
+    nothing). With ``terms='positives'`` only the positives' ``P(k)`` are
+    summed (a variant: with many classes the negatives' ``A(k)`` dominate
+    the printed sum and flatten the sampling). ``P``, ``A`` must be finite.
+    Returns float64 ``(N,)``; chunked over rows."""
+    if terms not in SCORE_TERMS:
+        raise ValueError(f'minority_scores: terms must be one of '
+                         f'{SCORE_TERMS}, got {terms!r}.')
     labels = torch.as_tensor(labels)
     presence = torch.as_tensor(presence, dtype=torch.float64)
     absence = torch.as_tensor(absence, dtype=torch.float64)
@@ -99,6 +107,8 @@ def minority_scores(presence: torch.Tensor,
     scores = torch.empty(num, dtype=torch.float64)
     step = max(1, chunk_elems // max(1, num_classes))
     zero = torch.zeros((), dtype=torch.float64)
+    if terms == 'positives':
+        absence = torch.zeros_like(absence)
     for s in range(0, num, step):
         y = labels[s:s + step].cpu()
         per_label = torch.where(y == POSITIVE, presence,
@@ -179,6 +189,9 @@ class MinoritySampler(Sampler):
             Defaults to True.
         score_floor (float): Guard of :func:`minority_probabilities`.
             Defaults to 1e-6.
+        score_terms (str): ``'all'`` (Eq. (3) as printed, default) or
+            ``'positives'`` (the positives' ``P(k)`` only; images without
+            a positive label are not drawn). See :func:`minority_scores`.
     """
 
     def __init__(self,
@@ -186,7 +199,8 @@ class MinoritySampler(Sampler):
                  epoch_draws: Optional[int] = None,
                  seed: Optional[int] = None,
                  round_up: bool = True,
-                 score_floor: float = 1e-6):
+                 score_floor: float = 1e-6,
+                 score_terms: str = 'all'):
         self.rank, self.world_size = get_dist_info()
         self.dataset = dataset
         self.labels = torch.from_numpy(dataset_tristate_labels(dataset))
@@ -201,10 +215,15 @@ class MinoritySampler(Sampler):
         self.seed = sync_random_seed() if seed is None else int(seed)
         self.round_up = round_up
         self.score_floor = float(score_floor)
+        if score_terms not in SCORE_TERMS:
+            raise ValueError(f'MinoritySampler: score_terms must be one of '
+                             f'{SCORE_TERMS}, got {score_terms!r}.')
+        self.score_terms = score_terms
         self.epoch = 0
         self.num_samples, self.total_size = shard_sizes(
             self.epoch_draws, self.rank, self.world_size, round_up)
-        self._known = (self.labels >= 0).any(1)
+        self._known = (self.labels == POSITIVE).any(1) \
+            if score_terms == 'positives' else (self.labels >= 0).any(1)
         self.presence: Optional[torch.Tensor] = None  # P(k), Eq. (2)
         self.absence: Optional[torch.Tensor] = None  # A(k), Eq. (2)
         self.scores_epoch: Optional[int] = None
@@ -307,7 +326,8 @@ class MinoritySampler(Sampler):
         self.history_mass.append(self.class_mass())
 
     def _refresh(self) -> None:
-        scores = minority_scores(self.presence, self.absence, self.labels)
+        scores = minority_scores(self.presence, self.absence, self.labels,
+                                 terms=self.score_terms)
         probs = minority_probabilities(scores, self._known, self.score_floor)
         self.probabilities = probs
         cdf = np.cumsum(probs.numpy())
