@@ -16,10 +16,10 @@ Co-occurrence: for every pair of classes (i, j) with positives, the
 standardised phi coefficient ``z = sqrt(N) * phi_ij`` (approximately N(0, 1)
 when the two classes are independent, for the pairs expected together at
 least twice, ``n_i n_j / N >= 2``, the pairs counted); the report gives the
-share of pairs with ``z > 3`` (co-occurring more than chance at 3 sigma) and, as the
-reference of no co-occurrence, the same share after shuffling every class's
-column independently (same class counts, pairs independent), plus the lift
-``n_ij N / (n_i n_j)`` of the most associated pairs.
+share of pairs with ``z > 3`` (co-occurring more than chance at 3 sigma)
+and, as the reference of no co-occurrence, the same share after shuffling
+every class's column independently (same class counts, pairs independent),
+plus the lift ``n_ij N / (n_i n_j)`` of the most associated of those pairs.
 """
 import argparse
 import glob
@@ -78,7 +78,8 @@ def cooccurrence(positives: np.ndarray, rng: np.random.Generator,
     z, joint, expected, (rows, cols) = z_scores(x)
     shuffled = np.stack([rng.permutation(column) for column in x.T], 1)
     z_ref = z_scores(shuffled)[0]
-    order = np.argsort(-z, kind='stable')[:top]
+    # the most associated pairs among those above chance
+    order = [p for p in np.argsort(-z, kind='stable')[:top] if z[p] > 3]
     return dict(
         num_pairs=int(len(z)),
         share_above_chance=float((z > 3).mean()) if len(z) else 0.,
