@@ -20,7 +20,8 @@ from ...models.utils.label_refinement import (CATEGORY_NAMES,
                                               summarize_categories)
 from ..training_set_pass import TrainingSetPass
 from .hook_utils import derive_seed, jsonable, shared_seed, write_json_history
-from .label_store_hook import LabelStoreHook, StoreField, _find_hook
+from .label_store_hook import (LabelStoreHook, StoreField,
+                               get_label_store_hook)
 from .stateful_hook import StatefulHook
 
 HISTORY_JSON = 'label_refinement.json'
@@ -148,7 +149,7 @@ class LabelRefinementHook(StatefulHook):
                       IterBasedTrainLoop):
             raise TypeError(f'{type(self).__name__} refines the labels per '
                             'epoch: it needs an epoch-based training loop.')
-        _find_hook(runner).get_store(runner)
+        get_label_store_hook(runner).get_store(runner)
         self._seed = shared_seed(self.seed, runner)
         self.restore_resumed_state()
 
@@ -162,7 +163,7 @@ class LabelRefinementHook(StatefulHook):
         """Eq. (6)-(10) after epoch ``epoch`` (a collective): the pass, the
         GMMs, the categories; writes the store, the history and the export.
         Returns the epoch's summary."""
-        store_hook = _find_hook(runner)
+        store_hook = get_label_store_hook(runner)
         store = store_hook.get_store(runner)
         observed = store['observed']
         t0 = time.perf_counter()

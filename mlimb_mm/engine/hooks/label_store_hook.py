@@ -297,10 +297,15 @@ def _check_request(request: StoreField, who: str, typed: dict,
                 f'{held[1]} with {held[0]!r}; only one field can replace it.')
 
 
-def _find_hook(runner) -> LabelStoreHook:
+def get_label_store_hook(runner) -> LabelStoreHook:
+    """The runner's :class:`LabelStoreHook` (an error naming the config line
+    to add when there is none)."""
     return find_hook(
         runner, LabelStoreHook, 'This component uses the per-sample label '
         'store and', "dict(type='LabelStoreHook')")
+
+
+_find_hook = get_label_store_hook
 
 
 def get_label_store(runner) -> LabelStore:
