@@ -16,3 +16,15 @@ __all__ = [
     'group_quality', 'rank_untrusted_labels', 'dataset_ratios', 'draw_masks',
     'initial_ratio', 'keep_probabilities', 'plm_divergences', 'ratio_step'
 ]
+
+# partially annotated labels (Zhang et al.)
+from .partial_labels import (all_negative_penalty, batch_balance,  # noqa
+                             dynamic_coefficient, dynamic_partial_terms,
+                             initial_pseudo_labels, merge_predictions,
+                             pick_unknown, pseudo_label_quality)
+
+__all__ += [
+    'all_negative_penalty', 'batch_balance', 'dynamic_coefficient',
+    'dynamic_partial_terms', 'initial_pseudo_labels', 'merge_predictions',
+    'pick_unknown', 'pseudo_label_quality'
+]
