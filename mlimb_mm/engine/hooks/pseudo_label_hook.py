@@ -15,7 +15,8 @@ from .hook_utils import (data_samples_of, derive_seed, find_recording_head,
                          format_vector, jsonable, sample_indices,
                          shared_seed, write_json_history)
 from .label_refinement_hook import class_names_of, clean_labels_of
-from .label_store_hook import StoreField, _find_hook
+from .label_store_hook import (StoreField, get_label_store,
+                               get_label_store_hook)
 from .loss_epoch_hook import set_epoch_of_modules
 from .stateful_hook import StatefulHook
 
@@ -131,7 +132,7 @@ class PseudoLabelHook(StatefulHook):
                       IterBasedTrainLoop):
             raise TypeError(f'{who} updates the pseudo labels per epoch: it '
                             'needs an epoch-based training loop.')
-        store_hook = _find_hook(runner)
+        store_hook = get_label_store_hook(runner)
         store = store_hook.get_store(runner)
         self._seed = shared_seed(self.seed, runner)
         self.restore_resumed_state()
@@ -207,7 +208,7 @@ class PseudoLabelHook(StatefulHook):
                                              type(self).__name__)
             self._head.enable_train_predictions(self.CONSUMER)
         records = self._head.pop_train_predictions(self.CONSUMER)
-        store = _find_hook(runner).get_store(runner) if records else None
+        store = get_label_store(runner) if records else None
         for record in records:
             idx = record.get('sample_idx')
             if idx is None:
@@ -218,7 +219,7 @@ class PseudoLabelHook(StatefulHook):
     def after_train_epoch(self, runner) -> None:
         """With ``source='pass'``, the pass and the update; then the
         history (the store is synced: ``LabelStoreHook`` runs first)."""
-        store = _find_hook(runner).get_store(runner)
+        store = get_label_store(runner)
         epoch = int(runner.epoch) + 1  # epochs done
         if self.source == 'pass':
             result = self.training_set_pass.run(
