@@ -76,6 +76,36 @@ def select_classes(file_classes: Sequence[str], classes: Sequence[str],
     return np.asarray([index[name] for name in classes], dtype=np.int64)
 
 
+def read_class_descriptions(path: str) -> Tuple[List[str], List[str]]:
+    """``(LabelNames, DisplayNames)`` of an Open Images class descriptions
+    CSV: ``LabelName,DisplayName`` rows (``/m/011k07,Tortoise``), with or
+    without that header, in file order. Errors name the file and row."""
+    if not exists(path):
+        raise FileNotFoundError(f'class descriptions file {path!r} not '
+                                'found.')
+    names, display = [], []
+    with get_local_path(path) as local, open(
+            local, newline='', encoding='utf-8-sig') as f:
+        reader = csv.reader(f)
+        for row in reader:
+            if not row or not ''.join(row).strip():
+                continue
+            cells = [c.strip() for c in row]
+            if reader.line_num == 1 and cells[:2] == ['LabelName',
+                                                      'DisplayName']:
+                continue
+            if len(cells) < 2 or not cells[0]:
+                raise ValueError(
+                    f'row {reader.line_num} of {path}: expected '
+                    f'`LabelName,DisplayName`, got {row}.')
+            names.append(cells[0])
+            display.append(','.join(cells[1:]))
+    if not names:
+        raise ValueError(f'{path} lists no class.')
+    check_unique_classes(names, path)
+    return names, display
+
+
 @DATASETS.register_module()
 class TriStateMultiLabelDataset(BaseMultiLabelDataset):
     """Multi-label dataset with tri-state labels read from an annotation file.
@@ -104,8 +134,12 @@ class TriStateMultiLabelDataset(BaseMultiLabelDataset):
 
     3. ``'openimages'``: an Open Images style long CSV, one row per
        verified (image, class) pair with the columns ``ImageID``,
-       ``LabelName`` and ``Confidence`` (1 positive, 0 negative); the file
-       has no class list, ``classes`` must list the ``LabelName`` values.
+       ``LabelName`` and ``Confidence`` (1 positive, 0 negative; other
+       columns such as ``Source`` ignored), e.g. the official
+       ``oidv6-train-annotations-human-imagelabels.csv``; pairs absent from
+       the file are unknown. The file has no class list: ``classes`` must
+       list the ``LabelName`` values, or ``class_descriptions`` names the
+       official ``LabelName,DisplayName`` CSV (header optional).
 
     Class names given by ``metainfo``/``classes`` must be a subset of the
     file's classes: the dataset keeps those classes only, in the given
@@ -126,6 +160,14 @@ class TriStateMultiLabelDataset(BaseMultiLabelDataset):
             an error. Defaults to False.
         img_suffix (str): Open Images format only: file name suffix added to
             ``ImageID``. Defaults to ``'.jpg'``.
+        class_descriptions (str, optional): An Open Images class
+            descriptions CSV (``LabelName,DisplayName`` rows, e.g.
+            ``oidv6-class-descriptions.csv`` or
+            ``class-descriptions-boxable.csv``; joined with ``data_root``
+            when relative): the classes are its ``LabelName`` values in file
+            order and ``metainfo['display_names']`` its ``DisplayName``
+            values. Exclusive with ``classes`` / ``metainfo.classes``.
+            Defaults to None.
         metainfo (dict, optional): Meta information; ``classes`` (names,
             or a file with one name per line) selects the classes.
             Defaults to None.
@@ -154,6 +196,7 @@ class TriStateMultiLabelDataset(BaseMultiLabelDataset):
                  img_suffix: str = '.jpg',
                  metainfo: Optional[dict] = None,
                  classes=None,
+                 class_descriptions: Optional[str] = None,
                  **kwargs):
         if ann_format not in self.FORMATS:
             raise ValueError(f'ann_format={ann_format!r} is not one of '
@@ -166,6 +209,17 @@ class TriStateMultiLabelDataset(BaseMultiLabelDataset):
         self.default_label = int(default_label)
         self.skip_unknown_classes = skip_unknown_classes
         self.img_suffix = img_suffix
+        self.class_descriptions = class_descriptions
+        if class_descriptions is not None:
+            if classes is not None or (metainfo and 'classes' in metainfo):
+                raise ValueError('give either `class_descriptions` or '
+                                 '`classes` / `metainfo.classes`, not both.')
+            path = class_descriptions
+            data_root = kwargs.get('data_root')
+            if data_root and not osp.isabs(path) and not exists(path):
+                path = osp.join(data_root, path)
+            classes, display_names = read_class_descriptions(path)
+            metainfo = dict(metainfo or {}, display_names=display_names)
         self._classes_given = classes_given(metainfo, classes, self.METAINFO)
         super().__init__(
             ann_file=ann_file, metainfo=metainfo, classes=classes, **kwargs)
