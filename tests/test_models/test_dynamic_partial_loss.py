@@ -57,7 +57,7 @@ def sigmoid(x):
 
 def eq12_by_hand(logits, targets, tristate, picked, gamma=0.05, d=1.,
                  use_balance=True, use_penalty=True, use_pseudo=True,
-                 weight=None):
+                 weight=None, count_all=False):
     """Eq. (12) with loops; ``picked[i][k]`` True for a picked unknown
     label. Returns the mean over images."""
     logits = [[float(v) for v in row] for row in logits]
@@ -67,9 +67,9 @@ def eq12_by_hand(logits, targets, tristate, picked, gamma=0.05, d=1.,
     P = T = 0
     for i in range(B):
         for k in range(K):
-            if tristate[i][k] != -1:
+            if tristate[i][k] != -1 or count_all:
                 T += 1
-                P += tristate[i][k] == 1
+            P += tristate[i][k] == 1
     beta = max(P / T if T else 0., gamma) if use_balance else 1.
     alpha = 1. - beta if use_balance else 1.
     total = 0.
@@ -129,6 +129,28 @@ def test_equals_eq12_by_hand_with_every_unknown_picked():
     assert loss.last_stats['beta'] == pytest.approx(4 / 14)
     assert loss.last_stats['alpha'] == pytest.approx(10 / 14)
     assert loss.last_stats['d'] == pytest.approx(d)
+
+
+def test_balance_over_all_labels_and_positive_only_batches():
+    """P/T over the observed labels gives alpha = 0 on positive-only labels
+    (PPL / SPL); balance_count='all' counts every label of the batch."""
+    loss = DynamicPartialLoss(q=1., balance_count='all')
+    loss.set_epoch(4, 10)
+    logits, targets, tristate = batch()
+    value = loss_of(loss, logits, targets, tristate)
+    expected = eq12_by_hand(LOGITS, targets.tolist(), TRISTATE, ALL_UNKNOWN,
+                            d=math.exp(7 / 10), count_all=True)
+    assert value.item() == pytest.approx(expected, rel=1e-5)
+    assert loss.last_stats['beta'] == pytest.approx(4 / 30)
+    spl = torch.tensor([[1, -1, -1, -1], [-1, 1, -1, -1]], dtype=torch.int8)
+    observed_loss = DynamicPartialLoss()
+    observed_loss(torch.zeros(2, 4), torch.full((2, 4), .5), tristate=spl)
+    assert observed_loss.last_stats['alpha'] == 0.
+    all_loss = DynamicPartialLoss(balance_count='all', gamma=0.)
+    all_loss(torch.zeros(2, 4), torch.full((2, 4), .5), tristate=spl)
+    assert all_loss.last_stats['beta'] == pytest.approx(2 / 8)
+    with pytest.raises(ValueError):
+        DynamicPartialLoss(balance_count='other')
 
 
 @pytest.mark.parametrize('switch', [

@@ -7,7 +7,8 @@ from mmengine import dist
 from mmengine.logging import print_log
 from mmpretrain.registry import MODELS
 
-from ..utils.partial_labels import (D_FORMS, all_negative_penalty,
+from ..utils.partial_labels import (BALANCE_COUNTS, D_FORMS,
+                                    all_negative_penalty,
                                     batch_balance, dynamic_coefficient,
                                     dynamic_partial_terms, pick_seed,
                                     pick_unknown)
@@ -25,8 +26,9 @@ class DynamicPartialLoss(nn.Module):
             -p beta  [ 1/N_e  sum_obs (1-y) log(1-yhat)
                       + d/qN_ne sum_picked (1-ytilde) log(1-yhat) ]
 
-    ``beta = max(P/T, gamma)`` and ``alpha = 1 - beta`` from the batch's
-    observed labels (P positives of T), ``d = exp((e_c + m) / e_T)``
+    ``beta = max(P/T, gamma)`` and ``alpha = 1 - beta`` from the batch (P
+    observed positives of T observed labels, or of all its labels with
+    ``balance_count='all'``), ``d = exp((e_c + m) / e_T)``
     (Eq. 9), ``p = penalty`` for an image whose predictions are all below
     ``penalty_threshold`` (the text of Eq. 10; the printed formula says the
     opposite), and each step a random ``q`` of every image's unknown labels
@@ -43,6 +45,9 @@ class DynamicPartialLoss(nn.Module):
 
     Args:
         gamma (float): Lower bound of beta. Defaults to 0.05.
+        balance_count (str): T of P/T: ``'observed'`` labels (default), or
+            ``'all'`` labels of the batch (for positive-only labels, PPL /
+            SPL, where ``'observed'`` gives ``P/T = 1``, ``alpha = 0``).
         m (float): ``m`` of Eq. (9). Defaults to 3.
         d_form (str): ``'eq9'`` as printed, or ``'text'``:
             ``exp((e_c + m) / e_T - 1)``, 1 at epoch ``e_T - m``.
@@ -64,6 +69,7 @@ class DynamicPartialLoss(nn.Module):
 
     def __init__(self,
                  gamma: float = 0.05,
+                 balance_count: str = 'observed',
                  m: float = 3.,
                  d_form: str = 'eq9',
                  penalty: float = 2.,
@@ -84,6 +90,9 @@ class DynamicPartialLoss(nn.Module):
         if not 0. <= float(gamma) <= 1.:
             raise ValueError('DynamicPartialLoss: gamma must be in [0, 1], '
                              f'got {gamma}.')
+        if balance_count not in BALANCE_COUNTS:
+            raise ValueError('DynamicPartialLoss: balance_count must be one '
+                             f'of {BALANCE_COUNTS}, got {balance_count!r}.')
         if d_form not in D_FORMS:
             raise ValueError(f'DynamicPartialLoss: d_form must be one of '
                              f'{D_FORMS}, got {d_form!r}.')
@@ -91,6 +100,7 @@ class DynamicPartialLoss(nn.Module):
             raise ValueError(f'DynamicPartialLoss: unknown reduction '
                              f'{reduction!r}.')
         self.gamma = float(gamma)
+        self.balance_count = balance_count
         self.m = float(m)
         self.d_form = d_form
         self.penalty = float(penalty)
@@ -188,7 +198,8 @@ class DynamicPartialLoss(nn.Module):
                 f'{tuple(target.shape)} and {tuple(tristate.shape)}.')
         with torch.autocast(device_type=cls_score.device.type,
                             enabled=False):
-            alpha, beta = batch_balance(tristate, self.gamma) \
+            alpha, beta = batch_balance(tristate, self.gamma,
+                                        self.balance_count) \
                 if self.use_balance else (1., 1.)
             d = self.dynamic_coefficient()
             p = all_negative_penalty(
@@ -208,7 +219,8 @@ class DynamicPartialLoss(nn.Module):
         return self.loss_weight * loss
 
     def extra_repr(self) -> str:
-        return (f'gamma={self.gamma}, m={self.m}, d_form={self.d_form!r}, '
+        return (f'gamma={self.gamma}, balance_count={self.balance_count!r}, '
+                f'm={self.m}, d_form={self.d_form!r}, '
                 f'penalty={self.penalty}, q={self.q}, '
                 f'use_balance={self.use_balance}, '
                 f'use_dynamic={self.use_dynamic}, '

@@ -22,7 +22,7 @@ __all__ = [
     'initial_pseudo_labels', 'merge_predictions', 'batch_balance',
     'dynamic_coefficient', 'all_negative_penalty', 'num_picked',
     'pick_unknown', 'pick_seed', 'dynamic_partial_terms',
-    'pseudo_label_quality', 'D_FORMS'
+    'pseudo_label_quality', 'D_FORMS', 'BALANCE_COUNTS'
 ]
 
 #: forms of the dynamic coefficient d, Eq. (9) (see dynamic_coefficient)
@@ -55,16 +55,31 @@ def merge_predictions(targets: torch.Tensor, observed: torch.Tensor,
     return torch.where(observed.to(targets.device) == -1, probs, targets)
 
 
+#: what T of Eq. (8)'s P / T counts (see batch_balance)
+BALANCE_COUNTS = ('observed', 'all')
+
+
 def batch_balance(tristate: torch.Tensor,
-                  gamma: float = 0.05) -> Tuple[float, float]:
+                  gamma: float = 0.05,
+                  count: str = 'observed') -> Tuple[float, float]:
     """``(alpha, beta)`` of Eq. (8) from a batch's ``(B, K)`` tri-state
     labels: ``beta = max(P / T, gamma)``, ``alpha = 1 - beta``, with ``P``
-    the observed positives and ``T`` the observed labels (positives and
-    negatives) of the batch. A batch without an observed label has
-    ``P / T = 0``, so ``beta = gamma``."""
-    observed = int((tristate != -1).sum())
+    the observed positives of the batch and ``T``
+
+    - ``'observed'``: its observed labels (positives and negatives). With
+      positive-only labels (PPL, SPL) ``P / T = 1``, so ``alpha = 0``: the
+      positive terms vanish.
+    - ``'all'``: all its ``B K`` labels.
+
+    A batch without an observed label has ``P / T = 0``, so
+    ``beta = gamma``."""
+    if count not in BALANCE_COUNTS:
+        raise ValueError(f'count must be one of {BALANCE_COUNTS}, got '
+                         f'{count!r}.')
+    total = int((tristate != -1).sum()) if count == 'observed' else \
+        tristate.numel()
     positives = int((tristate == 1).sum())
-    ratio = positives / observed if observed else 0.
+    ratio = positives / total if total else 0.
     beta = max(ratio, float(gamma))
     return 1. - beta, beta
 
