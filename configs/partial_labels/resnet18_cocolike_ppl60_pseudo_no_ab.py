@@ -1,0 +1,4 @@
+# Table VII ablation, PPL_0.6 of the embedded COCO-shaped digits: the method
+# without alpha and beta (Eq. 8): alpha = beta = 1.
+_base_ = ['./resnet18_cocolike_ppl60_pseudo.py']
+model = dict(head=dict(loss=dict(use_balance=False)))
