@@ -14,3 +14,10 @@ from .multi_label_asymmetric_loss import \
 __all__ += [
     'AssumeNegativeLoss', 'DynamicPartialLoss', 'MultiLabelAsymmetricLoss'
 ]
+
+# COMIC (Zhang et al., ICCV 2023)
+from .multi_focal_modifier_loss import MultiFocalModifierLoss  # noqa: E402
+from .reflective_label_correction_loss import \
+    ReflectiveLabelCorrectionLoss  # noqa: E402
+
+__all__ += ['MultiFocalModifierLoss', 'ReflectiveLabelCorrectionLoss']

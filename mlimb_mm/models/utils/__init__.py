@@ -28,3 +28,5 @@ __all__ += [
     'dynamic_partial_terms', 'initial_pseudo_labels', 'merge_predictions',
     'pick_unknown', 'pseudo_label_quality'
 ]
+
+from . import comic  # noqa: E402,F401  (COMIC, Zhang et al., ICCV 2023)
