@@ -14,3 +14,7 @@ __all__ = [
     'confidence_sums', 'minority_probabilities',
     'minority_sampling_probabilities', 'minority_scores'
 ]
+
+from .comic_sampler import COMICSampler  # noqa: E402
+
+__all__ += ['COMICSampler']

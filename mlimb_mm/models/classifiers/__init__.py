@@ -1,0 +1,3 @@
+from .comic_classifier import COMICClassifier
+
+__all__ = ['COMICClassifier']
