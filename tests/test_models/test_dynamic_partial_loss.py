@@ -384,3 +384,63 @@ def test_pseudo_label_quality_by_hand():
     observed[:, 0] = 1
     q = pseudo_label_quality(pseudo, observed, None, chunk_elems=3)
     assert 'accuracy' not in q and q['mean_per_class'][0] is None
+
+
+# ----------------------------------------------------------------------
+# composition with PLM masks and DB re-weighting
+# ----------------------------------------------------------------------
+def test_db_reweighting_composes_through_label_weighting():
+    """label_weighting's compute_reweight of the observed positives
+    multiplies each term, with the head's per-label weight."""
+    from mlimb_mm.models.losses import DistributionBalancedLoss
+    counts = np.array([50, 10, 5, 30, 2, 8])
+    loss = DynamicPartialLoss(
+        q=1., label_weighting=dict(type='DistributionBalancedLoss',
+                                   preset='R-BCE'))
+    # what ClassStatisticsHook does: every module with set_class_statistics
+    modules = [m for m in loss.modules()
+               if hasattr(m, 'set_class_statistics')]
+    assert len(modules) == 1
+    modules[0].set_class_statistics(counts, 100)
+    loss.set_epoch(1, 5)
+    logits, targets, tristate = batch()
+    mask = torch.ones(5, 6)
+    mask[0, 0] = mask[1, 2] = 0.  # PLM-masked labels
+    value = loss_of(loss, logits, targets, tristate, mask)
+    ref = DistributionBalancedLoss(preset='R-BCE')
+    ref.set_class_statistics(counts, 100)
+    reweight = ref.compute_reweight((tristate == 1).float()).float()
+    expected = eq12_by_hand(LOGITS, targets.tolist(), TRISTATE, ALL_UNKNOWN,
+                            d=math.exp(4 / 5),
+                            weight=(reweight * mask).tolist())
+    assert value.item() == pytest.approx(expected, rel=1e-5)
+    assert not torch.allclose(reweight, torch.ones_like(reweight))
+    with pytest.raises(TypeError, match='compute_reweight'):
+        DynamicPartialLoss(label_weighting=dict(type='MultiLabelBCELoss'))
+
+
+def test_plm_masks_through_the_head_give_zero_gradient():
+    """The head multiplies label_weight (e.g. PLM's masks) into the weight
+    it passes: a masked label, observed or unknown, gets no gradient."""
+    from mmpretrain.structures import DataSample
+    head = MODELS.build(
+        dict(type='TriStateLinearClsHead', num_classes=6, in_channels=4,
+             ignore_unknown=False, pass_tristate=True,
+             loss=dict(type='DynamicPartialLoss', q=1.)))
+    _, targets, tristate = batch()
+    samples = []
+    for i in range(5):
+        s = DataSample()
+        s.set_metainfo({'sample_idx': i})
+        s.set_field(tristate[i], 'gt_tristate')
+        s.set_field(targets[i], 'gt_score')
+        weight = torch.ones(6)
+        weight[[0, 2]] = 0.  # class 0 observed in image 0, 2 unknown
+        s.set_field(weight, 'label_weight')
+        samples.append(s)
+    feats = torch.randn(5, 4, requires_grad=True)
+    logits = head.fc(feats)
+    logits.retain_grad()
+    head._get_loss(logits, samples)['loss'].backward()
+    assert torch.all(logits.grad[:, [0, 2]] == 0)
+    assert torch.all(logits.grad[:, [1, 3, 4, 5]].abs().sum(0) > 0)

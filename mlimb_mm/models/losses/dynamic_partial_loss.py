@@ -40,8 +40,10 @@ class DynamicPartialLoss(nn.Module):
     Needs ``TriStateLinearClsHead(pass_tristate=True, ignore_unknown=False)``
     (the tri-state labels; unknown labels keep their weight) and the epoch
     from a hook (``PseudoLabelHook`` or ``LossEpochHook`` call
-    :meth:`set_epoch`). A per-label ``weight`` (PLM masks, DB re-weighting)
-    multiplies each term. Float32 whatever the input dtype.
+    :meth:`set_epoch`). A per-label ``weight`` (e.g. PLM masks through the
+    head's ``label_weight``) and the optional ``label_weighting`` module's
+    ``compute_reweight`` of the observed positives (e.g. DB's re-weighting)
+    multiply each term. Float32 whatever the input dtype.
 
     Args:
         gamma (float): Lower bound of beta. Defaults to 0.05.
@@ -61,6 +63,11 @@ class DynamicPartialLoss(nn.Module):
             labels). All True by default.
         seed (int, optional): Seed of the picks (with the epoch, the step
             and the rank); the run's seed (set by the hook) when None.
+        label_weighting (dict, optional): Config of a module with
+            ``compute_reweight(target) -> (B, K) | None``, e.g.
+            ``dict(type='DistributionBalancedLoss', preset='R-BCE')`` (its
+            class statistics from ``ClassStatisticsHook``), given the
+            observed positives. Defaults to None.
         reduction (str): ``'mean'`` (sum over classes divided by
             ``avg_factor``, the batch size from the head), ``'sum'`` or
             ``'none'``. Defaults to ``'mean'``.
@@ -81,6 +88,7 @@ class DynamicPartialLoss(nn.Module):
                  use_pseudo: bool = True,
                  use_pick: bool = True,
                  seed: Optional[int] = None,
+                 label_weighting: Optional[dict] = None,
                  reduction: str = 'mean',
                  loss_weight: float = 1.0):
         super().__init__()
@@ -112,6 +120,16 @@ class DynamicPartialLoss(nn.Module):
         self.use_pseudo = bool(use_pseudo)
         self.use_pick = bool(use_pick)
         self.seed = seed
+        self.label_weighting = None
+        if label_weighting is not None:
+            self.label_weighting = MODELS.build(label_weighting) if \
+                isinstance(label_weighting, dict) else label_weighting
+            if not callable(getattr(self.label_weighting, 'compute_reweight',
+                                    None)):
+                raise TypeError(
+                    'DynamicPartialLoss: label_weighting must have a '
+                    f'compute_reweight(target) method, got '
+                    f'{type(self.label_weighting).__name__}.')
         self.reduction = reduction
         self.loss_weight = float(loss_weight)
         self.epoch: Optional[int] = None
@@ -210,6 +228,13 @@ class DynamicPartialLoss(nn.Module):
                 unknown = tristate == -1
                 picked = pick_unknown(unknown, self.q, self.generator()) \
                     if self.use_pick else unknown
+            if self.label_weighting is not None:
+                extra = self.label_weighting.compute_reweight(
+                    (tristate == 1).float())
+                if extra is not None:
+                    extra = extra.to(cls_score.device, torch.float32)
+                    weight = extra if weight is None else \
+                        weight.to(extra) * extra
             terms = dynamic_partial_terms(cls_score, target, tristate,
                                           picked, alpha, beta, d, p, weight)
             self.last_stats = dict(alpha=alpha, beta=beta, d=d)
