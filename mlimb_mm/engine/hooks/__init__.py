@@ -19,3 +19,9 @@ from .loss_epoch_hook import LossEpochHook, set_epoch_of_modules  # noqa
 from .pseudo_label_hook import PseudoLabelHook  # noqa: E402
 
 __all__ += ['LossEpochHook', 'set_epoch_of_modules', 'PseudoLabelHook']
+
+# COMIC (Zhang et al., ICCV 2023)
+from .label_correction_hook import ReflectiveLabelCorrectionHook  # noqa: E402
+from .moving_gradient_hook import MovingGradientHook  # noqa: E402
+
+__all__ += ['ReflectiveLabelCorrectionHook', 'MovingGradientHook']
