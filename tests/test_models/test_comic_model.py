@@ -274,3 +274,22 @@ def test_options_are_checked():
     with pytest.raises(ValueError, match='batch_augments'):
         MODELS.build(cfg)
     assert MODELS.get('COMICClassifier') is COMICClassifier
+
+
+@pytest.mark.parametrize('mode', ['separate', 'shared', 'frozen'])
+def test_every_branch_backbone_loads_the_pretrained_weights(tmp_path, mode):
+    source = MODELS.build(BACKBONE)
+    path = str(tmp_path / 'pretrained.pth')
+    torch.save({'state_dict': {f'backbone.{k}': v
+                               for k, v in source.state_dict().items()}},
+               path)
+    cfg = model_cfg(mode)
+    cfg['backbone'] = dict(BACKBONE, init_cfg=dict(
+        type='Pretrained', checkpoint=path, prefix='backbone.'))
+    model = MODELS.build(cfg)
+    model.init_weights()
+    backbones = (model.backbones.values() if mode == 'separate' else
+                 [model.backbone])
+    for backbone in backbones:
+        for name, value in source.state_dict().items():
+            assert torch.equal(backbone.state_dict()[name], value), name

@@ -2,6 +2,7 @@ from typing import Dict, List, Optional
 
 import torch
 import torch.nn as nn
+from mmengine.model import ModuleDict
 from mmpretrain.models.classifiers import BaseClassifier
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
@@ -75,9 +76,11 @@ class COMICClassifier(BaseClassifier):
         self.backbone_mode = backbone_mode
         self.branch_streams = self._check_streams(branch_streams)
         if backbone_mode == 'separate':
-            self.backbones = nn.ModuleDict(
+            # mmengine's ModuleDict: init_weights reaches each backbone's
+            # init_cfg (pre-trained weights in every branch)
+            self.backbones = ModuleDict(
                 {b: MODELS.build(backbone) for b in BRANCHES})
-            self.necks = nn.ModuleDict({
+            self.necks = ModuleDict({
                 b: MODELS.build(neck) if neck else nn.Identity()
                 for b in BRANCHES
             })
@@ -92,7 +95,7 @@ class COMICClassifier(BaseClassifier):
             if set(projection) != {'in_channels', 'out_channels'}:
                 raise ValueError(f'{name}: projection must be dict('
                                  'in_channels=..., out_channels=...).')
-            self.projections = nn.ModuleDict({
+            self.projections = ModuleDict({
                 b: nn.Linear(projection['in_channels'],
                              projection['out_channels'])
                 for b in BRANCHES
