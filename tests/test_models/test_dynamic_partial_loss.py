@@ -57,7 +57,7 @@ def sigmoid(x):
 
 def eq12_by_hand(logits, targets, tristate, picked, gamma=0.05, d=1.,
                  use_balance=True, use_penalty=True, use_pseudo=True,
-                 weight=None, count_all=False):
+                 weight=None, count_all=False, balance_pseudo=True):
     """Eq. (12) with loops; ``picked[i][k]`` True for a picked unknown
     label. Returns the mean over images."""
     logits = [[float(v) for v in row] for row in logits]
@@ -88,11 +88,16 @@ def eq12_by_hand(logits, targets, tristate, picked, gamma=0.05, d=1.,
         neg_ne = sum(w(k) * (1 - targets[i][k]) * math.log(1 - yhat[k])
                      for k in pick)
         n_e, n_ne = len(obs), len(pick)
-        pos = (pos_e / n_e if n_e else 0.) + (d * pos_ne / n_ne
-                                              if n_ne else 0.)
-        neg = (neg_e / n_e if n_e else 0.) + (d * neg_ne / n_ne
-                                              if n_ne else 0.)
-        total += -p * alpha * pos - p * beta * neg
+        pos_ne = d * pos_ne / n_ne if n_ne else 0.
+        neg_ne = d * neg_ne / n_ne if n_ne else 0.
+        pos_e = pos_e / n_e if n_e else 0.
+        neg_e = neg_e / n_e if n_e else 0.
+        if balance_pseudo:
+            total += -p * alpha * (pos_e + pos_ne) - p * beta * (neg_e +
+                                                                 neg_ne)
+        else:
+            total += -p * (alpha * pos_e + beta * neg_e) - p * (pos_ne +
+                                                                neg_ne)
     return total / B
 
 
@@ -173,6 +178,20 @@ def test_each_switch_off_gives_the_reduced_formula(switch):
     expected = eq12_by_hand(LOGITS, targets.tolist(), TRISTATE, ALL_UNKNOWN,
                             **kwargs)
     assert value.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_balance_pseudo_off_keeps_alpha_beta_on_observed_labels_only():
+    loss = DynamicPartialLoss(q=1., balance_pseudo=False)
+    loss.set_epoch(2, 8)
+    logits, targets, tristate = batch()
+    value = loss_of(loss, logits, targets, tristate)
+    expected = eq12_by_hand(LOGITS, targets.tolist(), TRISTATE, ALL_UNKNOWN,
+                            d=math.exp(5 / 8), balance_pseudo=False)
+    assert value.item() == pytest.approx(expected, rel=1e-5)
+    full = DynamicPartialLoss(q=1.)
+    full.set_epoch(2, 8)
+    assert loss_of(full, logits, targets, tristate).item() != \
+        pytest.approx(expected, rel=1e-3)
 
 
 def test_switches_change_the_value():

@@ -61,6 +61,12 @@ class DynamicPartialLoss(nn.Module):
             alpha/beta (else 1), d (else 1), p (else 1), the pseudo-label
             term (else only observed labels), the q pick (else all unknown
             labels). All True by default.
+        balance_pseudo (bool): alpha / beta also on the pseudo-label part,
+            as Eq. (11) writes it (default). False (not in the paper) keeps
+            them on the observed labels only: with alpha > beta the
+            pseudo-label part's optimum ``alpha y / (alpha y + beta (1-y))``
+            lies above its target, so the pseudo labels drift towards 1
+            epoch after epoch (README).
         seed (int, optional): Seed of the picks (with the epoch, the step
             and the rank); the run's seed (set by the hook) when None.
         label_weighting (dict, optional): Config of a module with
@@ -87,6 +93,7 @@ class DynamicPartialLoss(nn.Module):
                  use_penalty: bool = True,
                  use_pseudo: bool = True,
                  use_pick: bool = True,
+                 balance_pseudo: bool = True,
                  seed: Optional[int] = None,
                  label_weighting: Optional[dict] = None,
                  reduction: str = 'mean',
@@ -119,6 +126,7 @@ class DynamicPartialLoss(nn.Module):
         self.use_penalty = bool(use_penalty)
         self.use_pseudo = bool(use_pseudo)
         self.use_pick = bool(use_pick)
+        self.balance_pseudo = bool(balance_pseudo)
         self.seed = seed
         self.label_weighting = None
         if label_weighting is not None:
@@ -236,7 +244,8 @@ class DynamicPartialLoss(nn.Module):
                     weight = extra if weight is None else \
                         weight.to(extra) * extra
             terms = dynamic_partial_terms(cls_score, target, tristate,
-                                          picked, alpha, beta, d, p, weight)
+                                          picked, alpha, beta, d, p, weight,
+                                          self.balance_pseudo)
             self.last_stats = dict(alpha=alpha, beta=beta, d=d)
             loss = reduce_elementwise_loss(
                 terms, None, reduction_override or self.reduction,
@@ -250,4 +259,5 @@ class DynamicPartialLoss(nn.Module):
                 f'use_balance={self.use_balance}, '
                 f'use_dynamic={self.use_dynamic}, '
                 f'use_penalty={self.use_penalty}, '
-                f'use_pseudo={self.use_pseudo}, use_pick={self.use_pick}')
+                f'use_pseudo={self.use_pseudo}, use_pick={self.use_pick}, '
+                f'balance_pseudo={self.balance_pseudo}')

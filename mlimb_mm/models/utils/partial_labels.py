@@ -169,8 +169,8 @@ def dynamic_partial_terms(logits: torch.Tensor,
                           beta: float,
                           d: float,
                           p: Optional[torch.Tensor],
-                          weight: Optional[torch.Tensor] = None
-                          ) -> torch.Tensor:
+                          weight: Optional[torch.Tensor] = None,
+                          balance_pseudo: bool = True) -> torch.Tensor:
     """The ``(B, K)`` float32 terms of Eq. (12), whose sum over classes is
     each image's loss::
 
@@ -183,7 +183,9 @@ def dynamic_partial_terms(logits: torch.Tensor,
     on unknowns). ``picked=None`` drops the non-existing part (no pseudo
     label term); ``p=None`` is ``p = 1``; ``weight`` (per-label, e.g. PLM
     masks or DB re-weighting) multiplies each term, the counts stay those of
-    the labels. Computed in float32 (``log yhat = logsigmoid(z)``, finite
+    the labels. ``balance_pseudo=False`` (not in the paper) weighs the
+    picked unknown labels' terms by 1 instead of alpha / beta. Computed in
+    float32 (``log yhat = logsigmoid(z)``, finite
     for any finite logit); an image without observed (or picked) labels has
     no such term, and unpicked unknown labels get exactly zero gradient.
     """
@@ -194,6 +196,9 @@ def dynamic_partial_terms(logits: torch.Tensor,
     log_pos = F.logsigmoid(z)  # log yhat
     log_neg = F.logsigmoid(-z)  # log (1 - yhat)
     per_label = -(alpha * y * log_pos + beta * (1. - y) * log_neg)
+    if picked is not None and not balance_pseudo:
+        plain = -(y * log_pos + (1. - y) * log_neg)
+        per_label = torch.where(observed, per_label, plain)
 
     num_obs = observed.sum(1, keepdim=True).float()
     scale = torch.where(observed, 1. / num_obs.clamp(min=1.),
