@@ -40,9 +40,11 @@ def test_full_config_model_builds_and_trains_a_step(path):
                 np.arange(1, num_classes + 1) * 10, 20 * num_classes)
     pack = TRANSFORMS.build(dict(type='PackMultiLabelInputs'))
     samples = []
-    for idx in range(2):
+    # models that train branches on blocks of the batch (COMIC) need one
+    # block per stream
+    for idx in range(2 * getattr(model, 'num_streams', 1)):
         tristate = np.zeros(num_classes, np.int8)
-        tristate[idx] = 1
+        tristate[idx % (num_classes - 1)] = 1
         tristate[-1] = -1
         samples.append(
             pack(dict(img=np.zeros((64, 64, 3), np.uint8),

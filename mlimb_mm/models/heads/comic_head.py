@@ -281,7 +281,8 @@ class COMICHead(BaseModule):
         right = target * probs + (1 - target) * (1 - probs)
         return (weight * right).sum() / weight.sum().clamp_min(1e-12)
 
-    def _distillation(self, z_b: torch.Tensor, teachers: Dict[str, torch.Tensor],
+    def _distillation(self, z_b: torch.Tensor,
+                      teachers: Dict[str, torch.Tensor],
                       samples: List[DataSample]) -> Dict[str, torch.Tensor]:
         """Eq. (11) on the balanced stream."""
         target, weight, _ = targets_and_weights(samples, self.ignore_unknown)
