@@ -128,3 +128,13 @@ def test_open_images_config_reads_the_official_layout(tmp_path):
     assert [h.type for h in cfg.custom_hooks] == [
         'LabelStoreHook', 'PseudoLabelHook'
     ]
+
+
+@pytest.mark.parametrize('setting', ['pal30', 'pal60', 'spl', 'ppl60'])
+def test_ab_observed_variants_differ_by_balance_pseudo_only(setting):
+    method = load(f'resnet18_cocolike_{setting}_pseudo')
+    variant = load(f'resnet18_cocolike_{setting}_pseudo_ab_observed')
+    expected = method.model.head.loss.to_dict()
+    expected['balance_pseudo'] = False
+    assert variant.model.head.loss.to_dict() == expected
+    assert variant.train_dataloader == method.train_dataloader
