@@ -174,9 +174,9 @@ def dynamic_partial_terms(logits: torch.Tensor,
     """The ``(B, K)`` float32 terms of Eq. (12), whose sum over classes is
     each image's loss::
 
-        observed (t != -1):  -p/N_e   [alpha y log yhat + beta (1-y) log(1-yhat)]
-        picked unknown:      -p d/M   [alpha y log yhat + beta (1-y) log(1-yhat)]
-        other unknown:        0       (L_ned)
+        observed (t != -1): -p/N_e [alpha y log yhat + beta (1-y) log(1-yhat)]
+        picked unknown:     -p d/M [alpha y log yhat + beta (1-y) log(1-yhat)]
+        other unknown:       0     (L_ned)
 
     with ``N_e`` the image's observed labels, ``M`` its picked unknown
     labels (``q N_ne``), ``y`` the target (observed label, or pseudo label
