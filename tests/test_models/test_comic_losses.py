@@ -277,3 +277,22 @@ def test_rlc_options_and_errors():
     fresh.load_state_dict(rlc.state_dict())
     assert int(fresh.prob_count) == 3
     assert torch.equal(fresh.prob_sum, rlc.prob_sum)
+
+
+def test_dynamic_distribution_without_the_hook_warns_once(monkeypatch):
+    from mlimb_mm.models.losses import reflective_label_correction_loss as m
+    messages = []
+    monkeypatch.setattr(m, 'print_log', lambda msg, *a, **k:
+                        messages.append(msg))
+    rlc = make_rlc()
+    rlc.train()
+    tristate = torch.full((2, 4), -1, dtype=torch.int8)
+    for _ in range(2):
+        rlc(torch.zeros(2, 4), torch.zeros(2, 4), tristate=tristate)
+    assert len(messages) == 1
+    assert 'ReflectiveLabelCorrectionHook' in messages[0]
+    hooked = make_rlc()
+    hooked.train()
+    hooked.enable_correction_records()
+    hooked(torch.zeros(2, 4), torch.zeros(2, 4), tristate=tristate)
+    assert len(messages) == 1

@@ -293,3 +293,19 @@ def test_every_branch_backbone_loads_the_pretrained_weights(tmp_path, mode):
     for backbone in backbones:
         for name, value in source.state_dict().items():
             assert torch.equal(backbone.state_dict()[name], value), name
+
+
+def test_unconsumed_feature_means_warn_about_the_hook(monkeypatch):
+    from mlimb_mm.models.heads import comic_head
+    messages = []
+    monkeypatch.setattr(comic_head, 'print_log', lambda msg, *a, **k:
+                        messages.append(msg))
+    model = build(model_cfg('shared'))
+    model.train()
+    data = model.data_preprocessor(make_batch(4), True)
+    model(**data, mode='loss')
+    assert model.head.pop_feature_means().shape == (2, 32)
+    model(**data, mode='loss')  # consumed: no warning
+    assert not messages
+    model(**data, mode='loss')  # the last step's means left unread
+    assert len(messages) == 1 and 'MovingGradientHook' in messages[0]

@@ -1,9 +1,11 @@
 import inspect
+import logging
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
+from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmpretrain.models.heads import MultiLabelClsHead
 from mmpretrain.registry import MODELS
@@ -143,6 +145,7 @@ class COMICHead(BaseModule):
         self._build_attention(attention)
         self.distill = self._check_distill(distill)
         self._feature_means: Optional[torch.Tensor] = None
+        self._warned = False
         self.reset_classifiers()
 
     def _build_attention(self, attention: Optional[dict]) -> None:
@@ -321,6 +324,12 @@ class COMICHead(BaseModule):
         logits = dict(balanced=self.branch_logits('balanced', balanced))
         for branch in MOVING_BRANCHES:
             logits[branch] = self.branch_logits(branch, own[branch])
+        if self._feature_means is not None and not self._warned:
+            self._warned = True  # the last step's means were not consumed
+            print_log(
+                'COMICHead: nothing updates the moving vectors of Eq. (10) '
+                "(they stay 0): add dict(type='MovingGradientHook') to "
+                'custom_hooks.', 'current', logging.WARNING)
         self._feature_means = torch.stack(
             [own[b].detach().float().mean(0) for b in MOVING_BRANCHES])
         losses = {}

@@ -1,9 +1,11 @@
 import inspect
+import logging
 from typing import List, Optional
 
 import torch
 import torch.nn as nn
 from mmengine import dist
+from mmengine.logging import print_log
 from mmpretrain.registry import MODELS
 
 from ..utils.comic import apply_corrections, correct_labels
@@ -91,6 +93,7 @@ class ReflectiveLabelCorrectionLoss(nn.Module):
         self.register_buffer('epoch_corrections',
                              torch.zeros(0, dtype=torch.long))
         self._records: Optional[List[dict]] = None  # None: not recording
+        self._warned = False
 
     # ------------------------------------------------------------------
     # state
@@ -197,6 +200,7 @@ class ReflectiveLabelCorrectionLoss(nn.Module):
         target, weight = apply_corrections(target.float(), weight.float(),
                                            corrected, self.corrected_weight)
         if self.training:
+            self._warn_without_hook()
             self._update_state(probs, corrected)
             if self._records is not None:
                 self._records.append(
@@ -208,6 +212,18 @@ class ReflectiveLabelCorrectionLoss(nn.Module):
         return self.loss(cls_score, target, weight=weight,
                          avg_factor=avg_factor,
                          reduction_override=reduction_override, **kwargs)
+
+    def _warn_without_hook(self) -> None:
+        if self._warned or self._records is not None or \
+                self.distribution != 'dynamic':
+            return
+        self._warned = True
+        print_log(
+            f'{type(self).__name__}: no ReflectiveLabelCorrectionHook '
+            'records the corrections, so nothing restarts the dynamic '
+            'distribution each epoch: the corrections accumulate over the '
+            "whole run. Add dict(type='ReflectiveLabelCorrectionHook') (and "
+            "LabelStoreHook) to custom_hooks.", 'current', logging.WARNING)
 
     def _update_state(self, probs: torch.Tensor,
                       corrected: torch.Tensor) -> None:
