@@ -119,7 +119,7 @@ DATASETS = {
         methods=COCOLIKE_METHODS,
         default=['bce', 'db_focal', 'plm_bce'],
         settings=[
-            ('natural_', 'COCO-shaped digits, natural long tail (2,000 '
+            ('natural_', 'COCO-shaped digits, natural long tail (1,500 '
              'images), clean labels'),
             ('', 'CocoLike-MLT (the COCO-MLT recipe on the COCO-shaped '
              'digits), clean labels'),

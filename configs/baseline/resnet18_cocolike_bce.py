@@ -1,7 +1,7 @@
 # BCE baseline on the embedded COCO-shaped digits (docs/cocolike.md): the
-# digits ResNet-18 with an 80-class head, 2000 natural training images,
+# digits ResNet-18 with an 80-class head, 1,500 natural training images,
 # trained from scratch with the digits schedule (SGD 0.1, cosine, 60 epochs
-# of 32 iterations at batch 64).
+# of 24 iterations at batch 64).
 _base_ = [
     '../_base_/models/resnet18_digits.py',
     '../_base_/datasets/cocolike.py',

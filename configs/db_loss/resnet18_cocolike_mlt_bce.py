@@ -2,7 +2,7 @@
 # recipe on the embedded COCO-shaped digits (../_base_/datasets/
 # cocolike_mlt.py, docs/cocolike.md): the digits ResNet-18 with an 80-class
 # head, plain sampler, trained from scratch with the digits schedule (SGD
-# 0.1, cosine, 60 epochs of 32 iterations at batch 64: 1,920 iterations).
+# 0.1, cosine, 60 epochs of 25 iterations at batch 64: 1,500 iterations).
 _base_ = [
     '../_base_/models/resnet18_digits.py',
     '../_base_/datasets/cocolike_mlt.py',

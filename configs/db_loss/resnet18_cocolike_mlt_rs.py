@@ -3,9 +3,9 @@
 # inherit from this file and only change the loss preset.
 #
 # ClassAwareSampler epochs hold N_max * K / reduce draws. With the paper's
-# reduce=4 an epoch of this subset (N_max = 1192, K = 80) would be 373
-# iterations; reduce=40 gives 2,384 draws (38 iterations at batch 64), so
-# 50 epochs make about the 1,920 iterations of the 60-epoch BCE baseline.
+# reduce=4 an epoch of this subset (N_max = 932, K = 80) would be 292
+# iterations; reduce=40 gives 1,864 draws (30 iterations at batch 64), so
+# 50 epochs make the 1,500 iterations of the 60-epoch BCE baseline.
 # `use_avg_factor=True` keeps the loss on the BCE baseline's scale (sum over
 # classes, mean over images) so that all rows share lr 0.1.
 _base_ = ['./resnet18_cocolike_mlt_bce.py']

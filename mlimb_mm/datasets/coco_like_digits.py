@@ -297,7 +297,7 @@ class CocoLikeDigits(BaseMultiLabelDataset):
 
     Args:
         split (str): ``'train'`` or ``'test'``. Defaults to ``'train'``.
-        num_train_images (int): Size of the train split. Defaults to 2000.
+        num_train_images (int): Size of the train split. Defaults to 1500.
         num_test_images (int): Images of the test split before the top-up.
             Defaults to 2000.
         min_test_positives (int): Least positives of every class in the
@@ -330,7 +330,7 @@ class CocoLikeDigits(BaseMultiLabelDataset):
 
     def __init__(self,
                  split: str = 'train',
-                 num_train_images: int = 2000,
+                 num_train_images: int = 1500,
                  num_test_images: int = 2000,
                  min_test_positives: int = 15,
                  max_objects: int = 8,
@@ -470,8 +470,8 @@ class CocoLikeDigits(BaseMultiLabelDataset):
                         positives, num_classes),
                     digit_ids=digit_ids[sl].astype(np.int32),
                     colours=colour[sl].astype(np.uint8),
-                    sides=sides[sl].astype(np.uint8),
-                    corners=corners[sl].astype(np.uint8)))
+                    sides=sides[sl].astype(np.int16),
+                    corners=corners[sl].astype(np.int16)))
         return data_list
 
     def render(self, info: dict) -> np.ndarray:
