@@ -355,6 +355,8 @@ def run_train(config, work_dir, log_path, name, threads=None, extra=(),
                 on_line(line)
         code = process.wait()
     if code != 0:
+        print(f'[{name}] failed with exit code {code}; its output: {log_path}',
+              flush=True)
         raise subprocess.CalledProcessError(code, command)
 
 

@@ -213,7 +213,8 @@ def test_max_epochs_reads_the_config_and_the_overrides():
         config, ['randomness.seed=1', 'train_cfg.max_epochs=7']) == 7
 
 
-def test_run_train_logs_and_reports_progress(tmp_path, monkeypatch):
+def test_run_train_logs_and_reports_progress(tmp_path, monkeypatch,
+                                            capsys):
     """run_train against a stand-in tools/train.py that logs epochs."""
     (tmp_path / 'tools').mkdir()
     (tmp_path / 'tools' / 'train.py').write_text(textwrap.dedent("""
@@ -234,6 +235,8 @@ def test_run_train_logs_and_reports_progress(tmp_path, monkeypatch):
     with pytest.raises(subprocess.CalledProcessError):
         benchmark_digits.run_train('fail.py', str(tmp_path / 'w'), str(log),
                                    'x')
+    assert f'[x] failed with exit code 1; its output: {log}' in \
+        capsys.readouterr().out
 
 
 def test_final_metrics_keep_the_prefix_of_a_second_metric(tmp_path):
