@@ -43,7 +43,7 @@ def test_cocolike_settings_and_methods(setting, method):
         'embedded://resnet18_printed_cocolike'
     if method == 'full':  # the clean labels of the same images
         assert dataset.type == 'CocoLikeDigits'
-        assert dataset.num_train_images == 2000
+        assert dataset.num_train_images == 1500
         assert head.loss.type == 'MultiLabelBCELoss'
         return
     assert dataset.type == 'MissingLabelDataset'

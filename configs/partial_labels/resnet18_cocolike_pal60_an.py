@@ -1,6 +1,6 @@
 # AN ("assume negative") on PAL_0.6 of the embedded COCO-shaped digits
 # (../_base_/datasets/cocolike_pal60.py: 60% of all the training labels of
-# the 2,000 natural CocoLikeDigits images kept, the rest unknown): every
+# the 1,500 natural CocoLikeDigits images kept, the rest unknown): every
 # unknown label trained as a negative (BCE, the head's
 # ignore_unknown=False). Every embedded config of Zhang et al. inherits
 # this file.

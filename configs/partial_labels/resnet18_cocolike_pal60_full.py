@@ -1,5 +1,5 @@
 # Upper bound of the partial-label tables on the embedded COCO-shaped
-# digits: BCE on the FULL labels of the same 2,000 natural training images
+# digits: BCE on the FULL labels of the same 1,500 natural training images
 # (../_base_/datasets/cocolike.py, no MissingLabelDataset), the recipe of
 # ./resnet18_cocolike_pal60_an.py. The pal30 / spl "full" configs are this
 # run under the names of their tables.
