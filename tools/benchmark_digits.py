@@ -71,6 +71,9 @@ METHODS = {
     'configs/balancemix/resnet18_digits_lt_noisy_flip_mixup.py',
     'noisy_flip_balancemix':
     'configs/balancemix/resnet18_digits_lt_noisy_flip_balancemix.py',
+    # the GMM label refinement with DB-Focal and class-aware sampling
+    'noisy_db_focal_refine':
+    'configs/balancemix/resnet18_digits_lt_noisy_db_focal_refine.py',
 }
 #: the main job: BalanceMix against BCE in both noisy settings
 DEFAULT_METHODS = [
@@ -108,6 +111,29 @@ COCOLIKE_METHODS = {
     'plm_undersample':
     'configs/plm/resnet18_cocolike_mlt_plm_undersample.py',
 }
+# BalanceMix's Table 5 rows on the noisy COCO-shaped digits (40%
+# mislabelling, and random flipping), and the positives-only minority score
+COCOLIKE_METHODS.update({
+    f'noisy_{row}': f'configs/balancemix/resnet18_cocolike_noisy_{row}.py'
+    for row in ('bce', 'mixup', 'minority', 'minority_positives', 'clean',
+                'relabel', 'balancemix', 'flip_bce', 'flip_mixup',
+                'flip_balancemix')
+})
+# Zhang et al. and the partial-label baselines (configs/partial_labels/):
+# PAL 30% / 60%, PPL 60% and SPL, the Table VII ablation rows and variants
+COCOLIKE_METHODS.update({
+    name[len('resnet18_cocolike_'):-len('.py')]:
+    f'configs/partial_labels/{name}'
+    for name in sorted(os.listdir(osp.join(REPO, 'configs/partial_labels')))
+    if name.startswith('resnet18_cocolike_')
+})
+# COMIC on CocoLike-PLT (configs/comic/): the backbone options, the module
+# ablations and the BCE / DB-Focal baselines
+COCOLIKE_METHODS.update({
+    name[len('resnet18_cocolike_'):-len('.py')]: f'configs/comic/{name}'
+    for name in sorted(os.listdir(osp.join(REPO, 'configs/comic')))
+    if name.startswith('resnet18_cocolike_plt_')
+})
 #: per --dataset: its methods, the default ones, and its settings (one
 #: table per training set; a method belongs to the longest prefix it has)
 DATASETS = {
@@ -123,6 +149,16 @@ DATASETS = {
              'images), clean labels'),
             ('', 'CocoLike-MLT (the COCO-MLT recipe on the COCO-shaped '
              'digits), clean labels'),
+            ('noisy_', 'noisy COCO-shaped digits, 40% mislabelling '
+             '(Eq. 11)'),
+            ('noisy_flip_', 'noisy COCO-shaped digits, 40% random flipping'),
+            ('pal30_', 'COCO-shaped digits, PAL: 30% of the labels known'),
+            ('pal60_', 'COCO-shaped digits, PAL: 60% of the labels known'),
+            ('ppl60_', 'COCO-shaped digits, PPL: 60% of the positives '
+             'known, no negative'),
+            ('spl_', 'COCO-shaped digits, SPL: one positive per image'),
+            ('plt_', 'CocoLike-PLT (CocoLike-MLT with 40% of the positives '
+             'missing)'),
         ]),
 }
 COLUMNS = [('mAP', 'mAP'), ('many', 'mAP_many'), ('medium', 'mAP_medium'),
@@ -230,7 +266,8 @@ def final_metrics(work_dir):
     metrics['sec_per_iter'] = float(np.median(iteration_times))
     # BalanceMix: the refinement pass + GMM fit after each post-warm-up
     # epoch (outside the iteration times)
-    refinements = sorted(glob.glob(osp.join(work_dir, '*', 'balancemix.json')))
+    refinements = sorted(
+        glob.glob(osp.join(work_dir, '*', 'label_refinement.json')))
     if refinements:
         with open(refinements[-1]) as f:
             history = json.load(f)['refinements']
@@ -361,16 +398,12 @@ def run_train(config, work_dir, log_path, name, threads=None, extra=(),
 
 
 def refines_labels(method):
-    """Whether the method's config runs BalanceMix's refinement pass after
-    every post-warm-up epoch (a ``BalanceMixHook`` with one of its label
-    categories on)."""
+    """Whether the method's config runs a label-refinement pass after every
+    post-warm-up epoch (a ``LabelRefinementHook``)."""
     from mmengine.config import Config
     cfg = Config.fromfile(osp.join(REPO, METHODS[method]))
-    return any(
-        hook['type'] == 'BalanceMixHook' and any(
-            hook.get(key, True)
-            for key in ('use_clean', 'use_relabel', 'use_ambiguous'))
-        for hook in cfg.get('custom_hooks', []))
+    return any(hook['type'] == 'LabelRefinementHook'
+               for hook in cfg.get('custom_hooks', []))
 
 
 def embedded_weights(method):
@@ -433,18 +466,20 @@ def format_table(results, seeds, setting='long-tailed digits',
     # the metric columns that some run reports
     columns = [(name, key) for name, key in COLUMNS
                if any(key in run for runs in results.values() for run in runs)]
+    first = next(iter(results))
     header = ['method'] + [name for name, _ in columns] + [
-        'min/run', 's/iter', f'step time / {next(iter(results))}',
+        'min/run', f'time / {first}', 's/iter', f'step time / {first}',
         'refinement s/epoch'
     ]
-    base_step = np.mean([run['sec_per_iter']
-                         for run in next(iter(results.values()))])
+    base_step = np.mean([run['sec_per_iter'] for run in results[first]])
+    base_minutes = np.mean([run['minutes'] for run in results[first]])
     rows = [header, ['---'] * len(header)]
     for method, runs in results.items():
         row = [method]
         for _, key in columns:
             row.append(format_cell([run.get(key, np.nan) for run in runs]))
-        row.append(f'{np.mean([run["minutes"] for run in runs]):.1f}')
+        minutes = np.mean([run['minutes'] for run in runs])
+        row += [f'{minutes:.1f}', f'{minutes / base_minutes:.2f}']
         step = np.mean([run['sec_per_iter'] for run in runs])
         row += [f'{step:.3f}', f'{step / base_step:.2f}']
         refine = [run['refine_sec'] for run in runs if 'refine_sec' in run]
@@ -458,7 +493,8 @@ def format_table(results, seeds, setting='long-tailed digits',
              f'set, {len(seeds)} seed(s) {seeds}; metrics in %; s/iter is '
              'the median '
              'training iteration time logged by the runs (same machine, '
-             'same --jobs) and its ratio to the first method; refinement '
+             'same --jobs); the ratios are to the first method (time: '
+             'the whole run, passes included); refinement '
              's/epoch: BalanceMix\'s pass over the training set and GMM '
              'fit after each post-warm-up epoch')
     return '\n'.join([title] + lines)

@@ -146,7 +146,7 @@ def test_cocolike_runs_the_cocolike_configs(monkeypatch, tmp_path):
 def test_methods_must_belong_to_the_dataset(capsys):
     with pytest.raises(SystemExit):
         benchmark_digits.parse_args(['--dataset', 'cocolike', '--methods',
-                                     'noisy_bce'])
+                                     'plm_focal'])
     assert 'not methods of --dataset cocolike' in capsys.readouterr().err
     args = benchmark_digits.parse_args(['--dataset', 'cocolike'])
     assert args.methods == benchmark_digits.DATASETS['cocolike']['default']
