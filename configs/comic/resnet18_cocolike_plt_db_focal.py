@@ -1,0 +1,16 @@
+# DB-Focal baseline of COMIC's Table 1 on CocoLike-PLT: the Distribution-
+# Balanced loss with its focal term and class-aware re-sampling (Wu et al.
+# 2020, as configs/db_loss/resnet18_cocolike_mlt_db_focal.py), on the
+# pre-trained digits ResNet-18 with a linear head, missing positives read as
+# negatives; the data, optimiser and schedule of resnet18_cocolike_plt_bce.py.
+_base_ = ['./resnet18_cocolike_plt_bce.py']
+train_dataloader = dict(
+    sampler=dict(_delete_=True, type='ClassAwareSampler', reduce=40))
+model = dict(
+    head=dict(
+        loss=dict(
+            _delete_=True,
+            type='DistributionBalancedLoss',
+            preset='DB-Focal',
+            use_avg_factor=True)))
+custom_hooks = [dict(type='ClassStatisticsHook')]
