@@ -54,6 +54,11 @@ class LabelStore:
     others are created on request with :meth:`add_field`. Memory figures
     and the plan at Open Images scale: ``docs/label_store.md``.
 
+    Devices: the fields stay on the CPU (they are as large as the dataset's
+    labels) while the model may be on a GPU: indices and values may be on
+    any device, and ``get(name, idx, device)`` hands the rows to a
+    consumer's device.
+
     Distributed use: every rank holds a full copy. :meth:`update` writes the
     local copy at once (a rank reads its own writes) and marks the rows as
     pending; :meth:`sync`, a collective that every rank must call, sends the

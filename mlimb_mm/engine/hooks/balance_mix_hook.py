@@ -135,8 +135,10 @@ class BalanceMixHook(StatefulHook):
                     'BalanceMixHook: the head recorded predictions without '
                     "sample_idx; keep 'sample_idx' in the meta_keys of "
                     'PackMultiLabelInputs.')
-            probs = record['logits'].detach().float().sigmoid().cpu()
-            sums = confidence_sums(probs, labels_all[idx])
+            # summed on the logits' device (the labels move there): no
+            # copy of the logits per step
+            probs = record['logits'].detach().float().sigmoid()
+            sums = confidence_sums(probs, labels_all[idx.cpu()])
             self._sums = sums if self._sums is None else self._sums + sums
 
     def after_train_epoch(self, runner) -> None:

@@ -222,10 +222,14 @@ class PLMHook(StatefulHook):
             sel &= store.get(self.mask_field, sample_idx).to(sel.device).bool()
         counts = torch.bincount(flat[sel],
                                 minlength=2 * num_classes * self.num_bins)
+        # the histograms stay on the logits' device (no copy per step); a
+        # resumed (CPU) one moves there
         if self.hist is None:
             self.hist = torch.zeros((2, num_classes, self.num_bins),
                                     dtype=torch.int64, device=counts.device)
-        self.hist += counts.view_as(self.hist).to(self.hist.device)
+        elif self.hist.device != counts.device:
+            self.hist = self.hist.to(counts.device)
+        self.hist += counts.view_as(self.hist)
 
     def after_train_iter(self,
                          runner,

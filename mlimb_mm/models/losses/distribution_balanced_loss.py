@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
 from ...datasets.label_utils import read_json_file
-from .multi_label_bce_loss import reduce_elementwise_loss
+from .multi_label_bce_loss import (float32_at_least,
+                                   reduce_elementwise_loss)
 
 #: Default switch values (the authors' COCO-MLT config).
 DEFAULT_MAP_PARAM = dict(alpha=0.1, beta=10.0, mu=0.2)
@@ -139,7 +140,8 @@ class DistributionBalancedLoss(nn.Module):
 
     times ``balance_param * (1 - p_t) ** gamma`` for DB-Focal (``p_t`` on
     the shifted logits), times the per-label ``weight`` of the head, and
-    averaged over all ``B * K`` elements. An image without positives gets
+    averaged over all ``B * K`` elements (computed in float32, float64 for
+    float64 logits, with autocast off). An image without positives gets
     the finite weight ``empty_weight``. The training class statistics
     (``n_k``, ``N``) are set before training by
     :class:`~mlimb_mm.engine.hooks.ClassStatisticsHook` (or given as
@@ -467,13 +469,32 @@ class DistributionBalancedLoss(nn.Module):
         reduction = reduction_override or self.reduction
         if self.needs_class_statistics:
             self._check_statistics(cls_score.size(1))
-        dtype = cls_score.dtype
-        y = target.to(dtype).clamp(0, 1)
+        # float32 (float64 for float64 logits) with autocast off: float16
+        # logits of mixed precision would round the shift, overflow large
+        # weights (N / n_k > 65504) and lose the softplus' precision
+        with torch.autocast(device_type=cls_score.device.type,
+                            enabled=False):
+            z = float32_at_least(cls_score)
+            loss = self._elementwise(z, target)
+            if weight is not None:
+                weight = weight.to(device=loss.device, dtype=z.dtype)
+                if weight.dim() == 1 and weight.numel() == loss.size(0):
+                    weight = weight.unsqueeze(1).expand_as(loss)
+            if reduction == 'mean' and not self.use_avg_factor:
+                avg_factor = None
+            loss = reduce_elementwise_loss(loss, weight, reduction,
+                                           avg_factor)
+        return self.loss_weight * loss
 
-        z = cls_score
+    def _elementwise(self, z: torch.Tensor,
+                     target: torch.Tensor) -> torch.Tensor:
+        """The ``(B, K)`` loss of Eq. (10) (and the other rows) before the
+        per-label ``weight``, in ``z``'s dtype."""
+        dtype = z.dtype
+        y = target.to(z).clamp(0, 1)
         shift = self.compute_logit_shift()
         if shift is not None:
-            z = z + shift.to(dtype)
+            z = z + shift.to(z)
         scale = self.logit_reg['neg_scale'] if self.logit_reg else 1.0
         z_neg = z * scale if scale != 1.0 else z
         # -log sigmoid(z') and -log(1 - sigmoid(lambda z')) / lambda, Eq. (7)
@@ -487,19 +508,10 @@ class DistributionBalancedLoss(nn.Module):
         loss = y * pos_term + (1 - y) * neg_term
         if self.focal is not None:
             loss = self.focal['balance_param'] * loss
-
-        reweight = self.compute_reweight(target)
+        reweight = self.compute_reweight(target.to(z.device))
         if reweight is not None:
             loss = loss * reweight.to(dtype)
-
-        if weight is not None:
-            weight = weight.to(device=loss.device, dtype=dtype)
-            if weight.dim() == 1 and weight.numel() == loss.size(0):
-                weight = weight.unsqueeze(1).expand_as(loss)
-        if reduction == 'mean' and not self.use_avg_factor:
-            avg_factor = None
-        return self.loss_weight * reduce_elementwise_loss(
-            loss, weight, reduction, avg_factor)
+        return loss
 
     def extra_repr(self) -> str:
         return (f'preset={self.preset!r}, reweight_func={self.reweight_func!r}'

@@ -6,6 +6,13 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
 
+def float32_at_least(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in float32, or float64 when it is float64: the precision the
+    losses compute their logs and exponentials in, whatever the input dtype
+    (float16 / bfloat16 logits of mixed-precision training)."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
 def reduce_elementwise_loss(loss: torch.Tensor,
                             weight: Optional[torch.Tensor] = None,
                             reduction: str = 'mean',
@@ -39,7 +46,8 @@ class MultiLabelBCELoss(nn.Module):
     weight per sample; multi-label methods on messy data need one per label:
     unknown labels (-1) weigh 0, PLM masks, BalanceMix reliabilities and
     pseudo-label weights are per label. Targets may be soft (mixed or pseudo
-    labels in [0, 1]).
+    labels in [0, 1]). Computed in float32 (float64 for float64 logits)
+    with autocast off, whatever the logits' dtype.
 
     Args:
         reduction (str): ``'none'``, ``'mean'`` or ``'sum'``.
@@ -76,10 +84,14 @@ class MultiLabelBCELoss(nn.Module):
             avg_factor (float, optional): Denominator of the mean.
             reduction_override (str, optional): Overrides ``reduction``.
         """
-        loss = F.binary_cross_entropy_with_logits(
-            cls_score,
-            target.to(cls_score.dtype),
-            pos_weight=self.pos_weight,
-            reduction='none')
-        return self.loss_weight * reduce_elementwise_loss(
-            loss, weight, reduction_override or self.reduction, avg_factor)
+        with torch.autocast(device_type=cls_score.device.type,
+                            enabled=False):
+            z = float32_at_least(cls_score)
+            pos_weight = None if self.pos_weight is None else \
+                self.pos_weight.to(z)
+            loss = F.binary_cross_entropy_with_logits(
+                z, target.to(z), pos_weight=pos_weight, reduction='none')
+            loss = reduce_elementwise_loss(
+                loss, weight, reduction_override or self.reduction,
+                avg_factor)
+        return self.loss_weight * loss

@@ -351,12 +351,13 @@ def correction_quality(corrected: torch.Tensor,
         ``precision`` / ``recall`` / ``corrected``).
     """
     corrected = torch.as_tensor(corrected).bool()
+    device = corrected.device
     out = dict(corrected=int(corrected.sum()),
                per_class=corrected.sum(0).tolist())
     if clean is None:
         return out
-    clean = torch.as_tensor(clean)
-    hidden = (torch.as_tensor(observed) != 1) & (clean == 1)
+    clean = torch.as_tensor(clean).to(device)
+    hidden = (torch.as_tensor(observed).to(device) != 1) & (clean == 1)
     true = corrected & (clean == 1)
     false = corrected & (clean == 0)
 
@@ -372,7 +373,8 @@ def correction_quality(corrected: torch.Tensor,
     overall = summary()
     out.update(precision=overall['precision'], recall=overall['recall'])
     out['groups'] = {
-        name: summary(torch.as_tensor(np.asarray(cols), dtype=torch.long))
+        name: summary(torch.as_tensor(np.asarray(cols), dtype=torch.long,
+                                      device=device))
         for name, cols in (groups or {}).items()
     }
     return out

@@ -328,11 +328,14 @@ def fit_gmm_1d(values: torch.Tensor,
         num_bins (int, optional): Fit on per-set histograms of
             ``num_bins`` bins (:func:`_fit_binned`; 4096 bins on COCO-sized
             losses: posteriors within 3e-3 of the exact fit). None (default)
-            fits the entries exactly.
+            fits the entries exactly. The binned fit works per entry in
+            the values' float dtype, float32 at least (float16 and
+            bfloat16 values are upcast).
 
     Returns:
-        GMMFit: posteriors ``(E,)`` (in ``dtype``, on ``values``' device,
-        flat) and per-mixture parameters.
+        GMMFit: posteriors ``(E,)`` (in ``dtype``, or the per-entry dtype
+        of the binned fit, on ``values``' device, flat) and per-mixture
+        parameters.
     """
     if n_components != 2:
         raise NotImplementedError(
@@ -346,6 +349,10 @@ def fit_gmm_1d(values: torch.Tensor,
         x = values.reshape(-1)
         if not x.dtype.is_floating_point:
             x = x.to(dtype)
+        elif x.element_size() < 4:
+            # float16 / bfloat16 losses (a pass under autocast): their 11
+            # / 8 significant bits cannot tell 4096 bins apart
+            x = x.float()
         groups, num_groups = _as_groups(x, groups, num_groups)
         counts = torch.bincount(groups, minlength=num_groups)
         return _fit_binned(x, groups, counts, num_groups, int(num_bins),

@@ -135,11 +135,12 @@ def categorize_labels(clean_prob: torch.Tensor,
     Returns:
         dict: ``targets`` and ``weights`` (float32 ``(N, K)``),
         ``category`` (int8 ``(N, K)``: -1 unknown, 0 clean, 1 re-labelled,
-        2 ambiguous; all observed labels are 0 when ``use_clean=False``).
+        2 ambiguous; all observed labels are 0 when ``use_clean=False``),
+        on ``observed``'s device.
     """
     observed = torch.as_tensor(observed)
-    clean_prob = torch.as_tensor(clean_prob).float()
-    mean_pred = torch.as_tensor(mean_pred).float()
+    clean_prob = torch.as_tensor(clean_prob).to(observed.device).float()
+    mean_pred = torch.as_tensor(mean_pred).to(observed.device).float()
     if not (observed.shape == clean_prob.shape == mean_pred.shape):
         raise ValueError('categorize_labels: shapes differ: observed '
                          f'{tuple(observed.shape)}, clean_prob '
@@ -150,7 +151,8 @@ def categorize_labels(clean_prob: torch.Tensor,
                          f'{tau}.')
     known = observed >= 0
     obs_target = (observed == 1).float()
-    category = torch.full(observed.shape, UNKNOWN, dtype=torch.int8)
+    category = torch.full(observed.shape, UNKNOWN, dtype=torch.int8,
+                          device=observed.device)
     if not use_clean:
         category[known] = CLEAN
         return dict(targets=obs_target, weights=torch.ones_like(obs_target),
@@ -187,6 +189,8 @@ def summarize_categories(category: torch.Tensor,
     the clean one), of the re-labelled targets, and the noise rate of all
     observed labels (the baseline precision). Plain Python numbers."""
     observed = torch.as_tensor(observed)
+    category, targets, weights = [torch.as_tensor(t).to(observed.device)
+                                  for t in (category, targets, weights)]
     pos = observed == 1
     out = dict(
         clean_pos=int((category == CLEAN)[pos].sum()),
@@ -223,8 +227,12 @@ def quality_counts(category: torch.Tensor, observed: torch.Tensor,
     ``correct_marked_clean``, ``relabelled``, ``relabelled_right`` (target
     = clean), ``wrong`` (observed != clean) and ``wrong_fixed`` (wrong,
     re-labelled to the clean value)."""
-    truth = torch.as_tensor(np.asarray(clean_labels)).to(torch.int8)
     observed = torch.as_tensor(observed)
+    truth = clean_labels if isinstance(clean_labels, torch.Tensor) else \
+        torch.as_tensor(np.asarray(clean_labels))
+    truth = truth.to(observed.device, torch.int8)
+    category = torch.as_tensor(category).to(observed.device)
+    targets = torch.as_tensor(targets).to(observed.device)
     if truth.shape != observed.shape:
         raise ValueError(f'clean labels {tuple(truth.shape)} for observed '
                          f'{tuple(observed.shape)}.')
@@ -275,7 +283,8 @@ def rank_untrusted_labels(observed: torch.Tensor, clean_prob: torch.Tensor,
     observed = torch.as_tensor(observed)
     keep = observed >= 0
     if not include_clean:
-        keep &= category != CLEAN
+        keep &= category.to(observed.device) != CLEAN
+    clean_prob = clean_prob.to(observed.device)
     flat = torch.nonzero(keep.reshape(-1)).squeeze(1)
     order = torch.sort(clean_prob.reshape(-1)[flat].float(), stable=True)[1]
     flat = flat[order]

@@ -240,21 +240,22 @@ def pseudo_label_quality(pseudo: torch.Tensor,
     indices). Per-class values are lists (None where undefined). Chunked
     over rows (no ``(N, K)`` temporary)."""
     num, num_classes = observed.shape
+    device = observed.device
     sums = {
-        key: torch.zeros(num_classes, dtype=torch.float64)
+        key: torch.zeros(num_classes, dtype=torch.float64, device=device)
         for key in ('unknown', 'sum', 'eval', 'correct', 'pos', 'pos_sum',
                     'neg', 'neg_sum')
     }
     step = max(1, chunk_elems // max(1, num_classes))
     for s in range(0, num, step):
         obs = observed[s:s + step]
-        values = pseudo[s:s + step].double()
+        values = pseudo[s:s + step].to(device).double()
         unknown = obs == -1
         sums['unknown'] += unknown.sum(0)
         sums['sum'] += torch.where(unknown, values, 0.).sum(0)
         if clean is None:
             continue
-        truth = torch.as_tensor(clean[s:s + step])
+        truth = torch.as_tensor(clean[s:s + step]).to(device)
         hidden_pos = unknown & (truth == 1)
         hidden_neg = unknown & (truth == 0)
         predicted = values >= threshold
@@ -268,7 +269,8 @@ def pseudo_label_quality(pseudo: torch.Tensor,
 
     def summary(index=None) -> dict:
         pick = (lambda v: v) if index is None else (
-            lambda v: v[torch.as_tensor(index, dtype=torch.long)])
+            lambda v: v[torch.as_tensor(index, dtype=torch.long,
+                                        device=device)])
         out = dict(num_unknown=int(pick(sums['unknown']).sum()),
                    mean=_scalar(pick(sums['sum']).sum(),
                                 pick(sums['unknown']).sum()))

@@ -28,8 +28,8 @@ def dataset_ratios(
     0 for a class without positives. Chunked over rows (no ``(N, K)``
     temporary)."""
     num, num_classes = observed.shape
-    pos = torch.zeros(num_classes, dtype=torch.int64)
-    neg = torch.zeros(num_classes, dtype=torch.int64)
+    pos = torch.zeros(num_classes, dtype=torch.int64, device=observed.device)
+    neg = torch.zeros_like(pos)
     step = max(1, chunk_elems // max(1, num_classes))
     for s in range(0, num, step):
         chunk = observed[s:s + step]
@@ -207,7 +207,8 @@ def initial_ratio(ratio: torch.Tensor, maskable: torch.Tensor,
         if len(init) != ratio.numel():
             raise ValueError(f'init_ratio has {len(init)} values, the '
                              f'dataset {ratio.numel()} classes.')
-        target = torch.tensor(list(init), dtype=torch.float64)
+        target = torch.tensor(list(init), dtype=torch.float64,
+                              device=ratio.device)
     return torch.where(maskable, clip_ratio(target, clip), ratio)
 
 
@@ -220,31 +221,33 @@ def draw_masks(observed: torch.Tensor,
     """Eq. (3): keep (1) or mask (0) every observed label of an ``(N, K)``
     tri-state matrix, a positive of class k with probability ``p_pos[k]``,
     a negative with ``p_neg[k]``; unknown labels are kept. One uniform draw
-    per label from ``generator``, in row chunks of about ``chunk_elems``.
+    per label from ``generator`` (a CPU generator: the same masks on any
+    device for a seed), in row chunks of about ``chunk_elems``.
 
     Returns:
-        tuple: the uint8 ``(N, K)`` mask (written into ``out`` when given)
-        and per-class int64 counts ``pos``, ``neg``, ``pos_kept``,
-        ``neg_kept``.
+        tuple: the uint8 ``(N, K)`` mask (written into ``out`` when given,
+        else on ``observed``'s device) and per-class int64 counts ``pos``,
+        ``neg``, ``pos_kept``, ``neg_kept`` (on ``observed``'s device).
     """
     num, num_classes = observed.shape
+    device = observed.device
     mask = out if out is not None else torch.empty(
-        (num, num_classes), dtype=torch.uint8)
-    p_pos, p_neg = p_pos.float(), p_neg.float()
+        (num, num_classes), dtype=torch.uint8, device=device)
+    p_pos, p_neg = p_pos.to(device).float(), p_neg.to(device).float()
     stats = {
-        k: torch.zeros(num_classes, dtype=torch.int64)
+        k: torch.zeros(num_classes, dtype=torch.int64, device=device)
         for k in ('pos', 'neg', 'pos_kept', 'neg_kept')
     }
     step = max(1, chunk_elems // max(1, num_classes))
     for s in range(0, num, step):
         obs = observed[s:s + step]
-        u = torch.rand(obs.shape, generator=generator)
+        u = torch.rand(obs.shape, generator=generator).to(device)
         is_pos, is_neg = obs == 1, obs == 0
         keep_p = torch.where(
             is_pos, p_pos, torch.where(is_neg, p_neg,
                                        torch.ones_like(p_neg)))
         keep = u < keep_p  # u in [0, 1): probability 1 always keeps
-        mask[s:s + step] = keep
+        mask[s:s + step] = keep.to(mask.device)
         stats['pos'] += is_pos.sum(0)
         stats['neg'] += is_neg.sum(0)
         stats['pos_kept'] += (is_pos & keep).sum(0)
