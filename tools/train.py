@@ -4,9 +4,11 @@
         [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}]
 
 Beyond mmpretrain's script: ``--launcher pytorch`` also runs on CPU-only
-machines (gloo), and ``--resume`` works under torch >= 2.6 (checkpoints are
+machines (gloo), ``--resume`` works under torch >= 2.6 (checkpoints are
 read with ``weights_only=True`` and an allow-list, see
-``mlimb_mm/utils/checkpoint.py``).
+``mlimb_mm/utils/checkpoint.py``), and ``--amp`` works without a GPU:
+float16 with a dynamic loss scaler (``AmpOptimWrapper``) on a GPU, bfloat16
+autocast (``AutocastOptimWrapper``) on the CPU.
 """
 import argparse
 import os
@@ -22,6 +24,7 @@ from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
+from mlimb_mm.engine import amp_optim_wrapper_cfg  # noqa: E402
 from mlimb_mm.utils import setup_cpu_distributed  # noqa: E402
 
 
@@ -37,7 +40,10 @@ def parse_args(argv=None):
         help='resume from this checkpoint, or, without a path, from the '
         'latest checkpoint in the work directory')
     parser.add_argument(
-        '--amp', action='store_true', help='mixed-precision training (GPU)')
+        '--amp',
+        action='store_true',
+        help='mixed-precision training: float16 with a loss scaler on a GPU, '
+        'bfloat16 autocast on the CPU')
     parser.add_argument(
         '--no-validate',
         action='store_true',
@@ -101,8 +107,10 @@ def merge_args(cfg, args):
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     if args.amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        # GPU: AmpOptimWrapper (float16, dynamic loss scaler); CPU:
+        # AutocastOptimWrapper (bfloat16 autocast; MMEngine's
+        # AmpOptimWrapper refuses to build without a GPU)
+        cfg.optim_wrapper = amp_optim_wrapper_cfg(cfg.optim_wrapper)
     if args.resume == 'auto':
         cfg.resume = True
         cfg.load_from = None
@@ -119,12 +127,14 @@ def merge_args(cfg, args):
 
 
 def main(argv=None):
+    """Train; returns the runner (for tests that run it in-process)."""
     args = parse_args(argv)
     cfg = merge_args(Config.fromfile(args.config), args)
     setup_cpu_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
         else RUNNERS.build(cfg)
     runner.train()
+    return runner
 
 
 if __name__ == '__main__':
