@@ -51,8 +51,12 @@ PROBS_HAND = [0.375, 0.375, 0.25]
 MASS_HAND = [0.375 + 0.25, 0.375 + 0.25, 0.375]
 
 
-def test_equations_2_to_4_by_hand():
-    sums = confidence_sums(torch.tensor(PROBS), torch.tensor(LABELS))
+def test_equations_2_to_4_by_hand(device):
+    """On the device of the predictions (a GPU's) the sums are made there
+    and the sampler's state comes back to the CPU."""
+    probs = torch.tensor(PROBS, device=device)
+    sums = confidence_sums(probs, torch.tensor(LABELS))
+    assert sums.device.type == device.type
     presence, absence = class_confidences(sums)
     np.testing.assert_allclose(presence, P_HAND, atol=1e-7)
     np.testing.assert_allclose(absence, A_HAND, atol=1e-7)
@@ -61,11 +65,16 @@ def test_equations_2_to_4_by_hand():
     np.testing.assert_allclose(minority_probabilities(scores), PROBS_HAND,
                                atol=1e-7)
     np.testing.assert_allclose(
-        minority_sampling_probabilities(torch.tensor(PROBS),
-                                        torch.tensor(LABELS)), PROBS_HAND,
-        atol=1e-7)
+        minority_sampling_probabilities(probs, torch.tensor(LABELS)),
+        PROBS_HAND, atol=1e-7)
     sampler = MinoritySampler(LabelsOnly(LABELS), seed=0)
-    sampler.update_from_predictions(torch.tensor(PROBS), epoch=0)
+    sampler.update_from_predictions(probs, epoch=0)
+    # labels given on the device too
+    other = MinoritySampler(LabelsOnly(LABELS), seed=0)
+    other.update_from_predictions(probs, torch.tensor(LABELS, device=device),
+                                  epoch=0)
+    np.testing.assert_allclose(other.sampling_probabilities(), PROBS_HAND,
+                               atol=1e-7)
     np.testing.assert_allclose(sampler.sampling_probabilities(), PROBS_HAND,
                                atol=1e-7)
     np.testing.assert_allclose(sampler.presence, P_HAND, atol=1e-7)

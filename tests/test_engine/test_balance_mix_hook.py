@@ -49,6 +49,29 @@ def make_batch(num, num_classes=4):
     return dict(inputs=inputs, data_samples=samples)
 
 
+def test_preprocessor_mixes_on_the_models_device(device):
+    """On a GPU the preprocessor mixes the device batch with the same lam
+    as on the CPU (CPU generator): same images and scores, on the device;
+    the random half's other fields are kept."""
+    outs = {}
+    for where in ('cpu', device):
+        pre = MODELS.build(dict(type='BalanceMixDataPreprocessor',
+                                alpha=4.0, seed=3, num_classes=4)).to(where)
+        out = pre(make_batch(4), training=True)
+        assert out['inputs'].device.type == torch.device(where).type
+        assert out['data_samples'][0].gt_score.device.type == \
+            torch.device(where).type
+        outs[str(where)] = (float(pre.last_lam), out['inputs'].cpu(),
+                            torch.stack([s.gt_score.cpu()
+                                         for s in out['data_samples']]))
+        assert [s.metainfo['sample_idx']
+                for s in out['data_samples']] == [100, 101]
+    lam, inputs, scores = outs['cpu']
+    assert outs[str(device)][0] == lam and 0.5 <= lam <= 1
+    torch.testing.assert_close(outs[str(device)][1], inputs)
+    torch.testing.assert_close(outs[str(device)][2], scores)
+
+
 @pytest.mark.parametrize('seed', range(6))
 def test_preprocessor_mixes_halves_with_lam_at_least_half(seed):
     pre = MODELS.build(dict(type='BalanceMixDataPreprocessor', alpha=4.0,
@@ -156,10 +179,13 @@ def test_table5_switches():
         BalanceMixHook(use_clean=False)
 
 
-def test_summary_counts_and_clean_precision_by_hand():
+def test_summary_counts_and_clean_precision_by_hand(device):
     observed, clean_prob, mean_pred = constructed()
-    out = categorize_labels(clean_prob, mean_pred, observed)
     truth = observed.numpy().copy()
+    observed = observed.to(device)
+    out = categorize_labels(clean_prob.to(device), mean_pred.to(device),
+                            observed)
+    assert out['category'].device.type == device.type
     truth[0, 0] = 0  # the clean-marked positive of row 0 is a wrong label
     s = summarize_categories(out['category'], observed, out['targets'],
                              out['weights'], truth)
@@ -171,10 +197,10 @@ def test_summary_counts_and_clean_precision_by_hand():
     assert s['observed_precision'] == 7 / 8
 
 
-def test_noise_detection_marks_cleaner_labels():
+def test_noise_detection_marks_cleaner_labels(device):
     """Corrupted labels have larger losses: the labels marked clean are
     much cleaner than the observed set, measured against the clean
-    labels."""
+    labels. The GMMs and the categories run on the losses' device."""
     rng = np.random.default_rng(0)
     num, num_classes = 3000, 4
     clean = (rng.random((num, num_classes)) < 0.3).astype(np.int8)
@@ -183,8 +209,12 @@ def test_noise_detection_marks_cleaner_labels():
     losses = np.where(flip, rng.normal(2.0, 0.4, flip.shape),
                       rng.normal(0.3, 0.15, flip.shape)).clip(0.01)
     hook = LabelRefinementHook(warmup_epochs=0)
-    managed = hook.manage(torch.tensor(losses), torch.full(
-        (num, num_classes), 0.5), torch.tensor(observed))
+    managed = hook.manage(
+        torch.tensor(losses, dtype=torch.float32, device=device),
+        torch.full((num, num_classes), 0.5, device=device),
+        torch.tensor(observed, device=device))
+    assert all(v.device.type == device.type for v in managed.values())
+    managed = {k: v.cpu() for k, v in managed.items()}
     s = summarize_categories(managed['category'], torch.tensor(observed),
                              managed['targets'], managed['weights'], clean)
     assert s['observed_precision'] == pytest.approx(0.7, abs=0.02)
@@ -274,7 +304,7 @@ def test_store_injects_the_refined_labels_the_hook_declares():
         assert sample.label_weight.tolist() == [0.5, 0.5]
 
 
-def test_warmup_updates_minority_sampler_from_training_predictions():
+def test_warmup_updates_minority_sampler_from_training_predictions(device):
     labels = labels8()
     sampler = BalanceMixSampler(FakeTriStateDataset(labels), 2, seed=0)
 
@@ -301,9 +331,10 @@ def test_warmup_updates_minority_sampler_from_training_predictions():
     hook.before_train(runner)
     hook.before_train_epoch(runner)
     # class 0 predicted confidently, class 1 badly
-    logits = torch.tensor([[4., -4.], [-4., -4.]])
+    logits = torch.tensor([[4., -4.], [-4., -4.]], device=device)
     Head.queue = [dict(logits=logits, sample_idx=torch.tensor([0, 1]))]
     hook.after_train_iter(runner, 0)
+    assert hook._sums.device.type == device.type  # summed where the logits
     hook.after_train_epoch(runner)
     m = sampler.minority
     assert m.presence[0] > 0.95 and m.presence[1] < 0.05

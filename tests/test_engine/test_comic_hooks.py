@@ -49,18 +49,19 @@ def make_runner(hooks, model=None, dataset=None, resume=False, log_dir=None,
 
 
 def feed(hook, runner, means):
-    runner.model.head._feature_means = torch.as_tensor(means,
-                                                       dtype=torch.float32)
+    head = runner.model.head
+    head._feature_means = torch.as_tensor(
+        means, dtype=torch.float32, device=head.moving_vectors.device)
     hook.after_train_iter(runner, 0)
 
 
 # ----------------------------------------------------------------------
 # MovingGradientHook
 # ----------------------------------------------------------------------
-def test_moving_vector_follows_eq7():
+def test_moving_vector_follows_eq7(device):
     assert HOOKS.get('MovingGradientHook') is MovingGradientHook
     hook = MovingGradientHook(mu=0.9)
-    runner = make_runner([hook])
+    runner = make_runner([hook], model=FakeModel().to(device))
     hook.before_train(runner)
     rng = np.random.default_rng(0)
     expected = np.zeros((2, D))
@@ -68,9 +69,18 @@ def test_moving_vector_follows_eq7():
         s = rng.normal(size=(2, D))
         feed(hook, runner, s)
         expected = 0.9 * expected + s
-    np.testing.assert_allclose(runner.model.head.moving_vectors.numpy(),
-                               expected, rtol=1e-5)
+    vectors = runner.model.head.moving_vectors
+    assert vectors.device.type == device.type  # kept where the model is
+    np.testing.assert_allclose(vectors.cpu().numpy(), expected, rtol=1e-5)
     assert hook.steps == 5
+    # the checkpoint holds a CPU copy; it loads back onto the device
+    state = hook.state_dict()
+    assert state['vectors'].device.type == 'cpu'
+    hook.apply_state(dict(state, vectors=state['vectors'] * 2))
+    assert vectors.device.type == device.type
+    np.testing.assert_allclose(vectors.cpu().numpy(), 2 * expected,
+                               rtol=1e-5)
+    hook.apply_state(state)
     with pytest.raises(RuntimeError, match='no training features'):
         hook.after_train_iter(runner, 0)
 
@@ -211,13 +221,13 @@ def batch_of(indices):
 
 
 def test_corrections_counted_marked_and_scored_against_clean_labels(
-        tmp_path):
+        tmp_path, device):
     # the paper's labels: missing positives written as 0
     observed = np.array([[1, 0, 0], [0, 0, 1], [1, 0, 0], [0, 0, 0]],
                         np.int8)
     clean = np.array([[1, 1, 0], [1, 0, 1], [1, 0, 0], [0, 1, 0]], np.int8)
     store_hook, hook = LabelStoreHook(), ReflectiveLabelCorrectionHook()
-    model = LossModel()
+    model = LossModel().to(device)
     runner = make_runner([store_hook, hook], model=model,
                          dataset=CleanDataset(observed, clean),
                          log_dir=str(tmp_path))
@@ -225,9 +235,9 @@ def test_corrections_counted_marked_and_scored_against_clean_labels(
         h.before_train(runner)
     hook.before_train_epoch(runner)
     model.loss.train()
-    tri = torch.as_tensor(observed)
+    tri = torch.as_tensor(observed, device=device)
     logits = torch.tensor([[3., 3., -3.], [3., -3., 3.], [3., 3., -3.],
-                           [-3., 3., 3.]])
+                           [-3., 3., 3.]], device=device)
     # rows 0, 1 with their indices; rows 2, 3 without (the batch's)
     model.loss(logits[:2], tri[:2].float().clamp_min(0), tristate=tri[:2],
                sample_idx=torch.tensor([0, 1]))
@@ -241,6 +251,7 @@ def test_corrections_counted_marked_and_scored_against_clean_labels(
     assert marks.tolist() == [[0, 1, 0], [1, 0, 0], [0, 1, 0], [0, 1, 1]]
     assert torch.equal(store['observed'], torch.as_tensor(observed))
     assert model.loss.epoch_corrections.tolist() == [1, 3, 1]
+    assert model.loss.epoch_corrections.device.type == device.type
     store_hook.after_train_epoch(runner)
     hook.after_train_epoch(runner)
     record = hook.history[-1]

@@ -118,6 +118,39 @@ def test_refinement_writes_store_history_and_export(tmp_path):
     assert np.mean(wrong) > 0.8
 
 
+def test_refinement_with_the_model_on_the_device(tmp_path, device):
+    """The real pass runs the model on its device (tensor-space views) and
+    gathers the (N, K) losses and predictions on the CPU, where the store
+    is; the refinement equals the CPU run's."""
+    from test_training_set_pass import MeanPixelModel, batches
+    observed = np.array([[1, 0], [1, 1], [1, 0], [0, 1]] * 4, np.int8)
+    results = {}
+    for where in ('cpu', device):
+        store_hook = LabelStoreHook()
+        hook = LabelRefinementHook(warmup_epochs=0, export=None,
+                                   gmm_cfg=dict(min_count=2))
+        runner = make_runner(tmp_path, observed, observed,
+                             [store_hook, hook])
+        runner.model = MeanPixelModel().to(where)
+        loaded = batches([list(range(8)), list(range(8, 16))], 0)
+        for sample in [s for b in loaded for s in b['data_samples']]:
+            sample.set_field(torch.from_numpy(
+                observed[sample.metainfo['sample_idx']]), 'gt_tristate')
+        hook.training_set_pass._loader = loaded
+        store_hook.before_train(runner)
+        hook.before_train(runner)
+        hook.after_train_epoch(runner)
+        assert runner.model.devices == {torch.device(where).type}
+        store = store_hook.store
+        assert store['targets'].device.type == 'cpu'
+        results[str(where)] = (store['targets'].clone(),
+                               store['weights'].clone(),
+                               hook.last_pass[1])
+    for got, expected in zip(results[str(device)], results['cpu']):
+        torch.testing.assert_close(got.float(), expected.float(),
+                                   atol=2e-3, rtol=0)
+
+
 def test_state_goes_to_the_checkpoint_and_back(tmp_path):
     observed, clean, losses, view_probs = noisy_problem(num=100)
     hook = LabelRefinementHook(warmup_epochs=0, export=None)

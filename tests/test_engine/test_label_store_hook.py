@@ -385,3 +385,46 @@ def test_conflicting_declarations_are_refused():
     hook = LabelStoreHook(fields=['targets'], inject=dict(targets='gt_score'))
     hook.before_train(make_runner([hook, a, same]))
     assert len(hook.injections) == 1
+
+
+def test_injected_rows_reach_a_model_on_the_device(device):
+    """The store stays on the CPU and injects CPU rows before the data
+    preprocessor; fields already on the device (multiply mode) keep their
+    device; the preprocessor and the head on the device consume the rows:
+    the loss is the CPU loss."""
+    from mmpretrain.registry import MODELS
+
+    from mlimb_mm.engine.hooks import StoreField
+    mask = Declares(StoreField('mask', 'uint8', 1, 'label_weight',
+                               'multiply'))
+    hook = LabelStoreHook(fields=['targets'], inject=dict(targets='gt_score'))
+    runner = make_runner([hook, mask])
+    hook.before_train(runner)
+    hook.store.update('targets', [1, 3],
+                      torch.tensor([[.25, .5, 1.], [0., .75, .125]]))
+    hook.store['mask'][3] = torch.tensor([0, 1, 1], dtype=torch.uint8)
+    torch.manual_seed(0)
+    head = MODELS.build(dict(type='TriStateLinearClsHead', num_classes=3,
+                             in_channels=3))
+    feats = torch.randn(3, 3)
+    losses = {}
+    for where in ('cpu', device):
+        batch = make_batch([3, 1, 4])
+        # weights something already put on the device
+        for sample, value in zip(batch['data_samples'], (1., 1., 2.)):
+            sample.set_field(torch.tensor([value, 1., 1.], device=where),
+                             'label_weight')
+        hook.before_train_iter(runner, 0, batch)
+        samples = batch['data_samples']
+        assert samples[0].gt_score.device.type == 'cpu'
+        assert samples[0].label_weight.tolist() == [0., 1., 1.]
+        assert samples[2].label_weight.device.type == \
+            torch.device(where).type
+        pre = MODELS.build(dict(type='ClsDataPreprocessor',
+                                num_classes=3)).to(where)
+        data = pre(batch, training=True)
+        loss = head.to(where).loss((feats.to(where), ),
+                                   data['data_samples'])['loss']
+        assert loss.device.type == torch.device(where).type
+        losses[str(where)] = loss.item()
+    assert losses[str(device)] == pytest.approx(losses['cpu'], rel=1e-6)

@@ -29,9 +29,10 @@ from mlimb_mm.models.utils.plm import (dataset_ratios, keep_probabilities,
 class FakeHead(nn.Module):
     """The training-prediction API of TriStateLinearClsHead, fed by hand."""
 
-    def __init__(self):
+    def __init__(self, device='cpu'):
         super().__init__()
         self.queues = {}
+        self.device = device  # where the pushed logits are, as a model's
 
     def enable_train_predictions(self, consumer):
         self.queues.setdefault(consumer, [])
@@ -46,7 +47,8 @@ class FakeHead(nn.Module):
     def push(self, logits, sample_idx):
         for queue in self.queues.values():
             queue.append(
-                dict(logits=torch.as_tensor(logits, dtype=torch.float32),
+                dict(logits=torch.as_tensor(logits, dtype=torch.float32,
+                                            device=self.device),
                      sample_idx=torch.as_tensor(sample_idx,
                                                 dtype=torch.int64)))
 
@@ -247,6 +249,31 @@ def test_masks_reproducible_per_epoch_and_redrawn_each_epoch():
     assert masks[0][0].dtype == torch.uint8
 
 
+def test_mask_math_on_any_device(device):
+    """The masks of Eq. (3) from a CPU generator are the same on a GPU, and
+    the ratios and histogram indices are computed on the labels' device."""
+    from mlimb_mm.models.utils.plm import (draw_masks, histogram_indices,
+                                           initial_ratio)
+    obs = torch.as_tensor(synthetic_labels(3000))
+    probs = torch.rand(3000, 4, generator=torch.Generator().manual_seed(0))
+    out = {}
+    for where in ('cpu', device):
+        labels = obs.to(where)
+        pos, neg, ratio = dataset_ratios(labels, chunk_elems=1000)
+        maskable = (pos > 0) & (neg > 0)
+        target = initial_ratio(ratio, maskable, [0.5, 0.5, 0.5, 0.5])
+        p_pos, p_neg = keep_probabilities(ratio, target, maskable)
+        gen = torch.Generator().manual_seed(5)
+        mask, stats = draw_masks(labels, p_pos, p_neg, gen,
+                                 chunk_elems=1000)
+        assert mask.device.type == torch.device(where).type
+        flat, sel = histogram_indices(probs.to(where), labels, 10)
+        out[str(where)] = [t.cpu() for t in (pos, neg, ratio, target, mask,
+                                             stats['pos_kept'], flat, sel)]
+    for got, expected in zip(out[str(device)], out['cpu']):
+        assert torch.equal(got, expected)
+
+
 def test_init_ratio_mean_and_clip():
     obs = synthetic_labels(20_000)
     plm = PLMHook(seed=0, init_ratio='mean', clip=(0, 1))
@@ -391,18 +418,22 @@ def constructed_epoch(plm, runner, num):
         plm.after_train_iter(runner, 0, make_batch(batch))
 
 
-def test_ratio_moves_up_when_positives_under_predicted_and_down_when_over():
+def test_ratio_moves_up_when_positives_under_predicted_and_down_when_over(
+        device):
     num = 400
     rng = np.random.default_rng(1)
     obs = (rng.random((num, 3)) < [0.6, 0.1, 0.3]).astype(np.int8)
     plm = PLMHook(seed=0, lam=0.1)
-    runner = make_runner(obs, plm)
+    runner = make_runner(obs, plm, model=FakeModel(FakeHead(device)))
     start(runner)
     before = plm.ratio.clone()
     plm.before_train_epoch(runner)
     constructed_epoch(plm, runner, num)
     assert int(plm.hist.sum()) == num * 3  # every observed label counted
+    # the histograms are counted where the logits are
+    assert plm.hist.device.type == device.type
     plm.after_train_epoch(runner)
+    assert plm.ratio.device.type == 'cpu' and plm.hist is None
     after = plm.ratio
     assert after[0] < before[0]  # over-predicted head class: down
     assert after[1] > before[1]  # under-predicted tail class: up

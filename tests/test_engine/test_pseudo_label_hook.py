@@ -257,14 +257,38 @@ def test_the_loss_gets_the_epoch_and_the_run_seed():
     assert (other.epoch, other.max_epochs, other._run_seed) == (2, 4, 3)
 
 
-def test_with_the_real_head_and_loss():
+def test_loss_epoch_hook_drives_the_loss_on_the_device(device):
+    """LossEpochHook gives the loss on the device its epoch and the run's
+    seed: its d and its picks (CPU generator) are the CPU loss's."""
+    rng = np.random.default_rng(0)
+    logits = torch.as_tensor(rng.normal(0, 2, (6, 5)), dtype=torch.float32)
+    tristate = torch.as_tensor(rng.integers(-1, 2, (6, 5)), dtype=torch.int8)
+    target = torch.as_tensor(rng.random((6, 5)), dtype=torch.float32)
+    values = {}
+    for where in ('cpu', device):
+        loss = DynamicPartialLoss(q=0.5)
+        model = FakeModel(FakeHead(loss)).to(where)
+        runner = SimpleNamespace(model=model, epoch=3, max_epochs=8, seed=5)
+        hook = LossEpochHook()
+        hook.before_train(runner)
+        hook.before_train_epoch(runner)
+        assert (loss.epoch, loss.max_epochs, loss._run_seed) == (3, 8, 5)
+        value = loss(logits.to(where), target.to(where),
+                     tristate=tristate.to(where), avg_factor=6)
+        assert value.device.type == torch.device(where).type
+        values[str(where)] = value.item()
+    assert values[str(device)] == pytest.approx(values['cpu'], rel=1e-5)
+
+
+def test_with_the_real_head_and_loss(device):
     """LabelStoreHook injects the pseudo labels as gt_score, the head gives
-    the loss the tri-state labels, the hook records the head's logits."""
+    the loss the tri-state labels, the hook records the head's logits (on
+    the model's device) into the CPU store."""
     observed, clean = partial_labels(num=6, num_classes=4)
     head = MODELS.build(
         dict(type='TriStateLinearClsHead', num_classes=4, in_channels=3,
              ignore_unknown=False, pass_tristate=True,
-             loss=dict(type='DynamicPartialLoss', q=1.)))
+             loss=dict(type='DynamicPartialLoss', q=1.))).to(device)
     hook = PseudoLabelHook()
     runner = make_runner(CleanDataset(observed, clean), hook,
                          model=FakeModel(head))
@@ -281,12 +305,13 @@ def test_with_the_real_head_and_loss():
     runner.hooks[0].before_train_iter(runner, 0, dict(data_samples=samples))
     assert samples[0].gt_score.tolist() == np.where(
         observed[0] == -1, 0.5, observed[0] == 1).tolist()
-    feats = (torch.randn(6, 3), )
+    feats = (torch.randn(6, 3, device=device), )
     losses = head.loss(feats, samples)
     assert torch.isfinite(losses['loss'])
+    assert losses['loss'].device.type == device.type
     hook.after_train_iter(runner, 0, None)
     logits = head(feats)
-    probs = torch.sigmoid(logits).detach()
+    probs = torch.sigmoid(logits).detach().cpu()
     targets = store_of(runner)['targets'].float()
     unknown = torch.as_tensor(observed == -1)
     torch.testing.assert_close(targets[unknown], probs[unknown].half().float())

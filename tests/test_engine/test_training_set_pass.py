@@ -22,8 +22,16 @@ class MeanPixelModel(torch.nn.Module):
         super().__init__()
         self.data_preprocessor = MODELS.build(
             dict(type='ClsDataPreprocessor', num_classes=2))
+        self.register_buffer('weight', WEIGHT.clone())
         self.max_batch = max_batch
         self.batches = []
+        self.devices = set()
+
+    def to(self, *args, **kwargs):
+        # as mmengine's BaseModel: the data preprocessor moves the batches
+        # to the model's device
+        self.data_preprocessor.to(*args, **kwargs)
+        return super().to(*args, **kwargs)
 
     def forward(self, x, mode='tensor'):
         assert mode == 'tensor' and not self.training
@@ -31,7 +39,8 @@ class MeanPixelModel(torch.nn.Module):
         if self.max_batch is not None and x.size(0) > self.max_batch:
             raise torch.cuda.OutOfMemoryError('too large')
         self.batches.append(x.size(0))
-        return x.float().mean((2, 3)) @ WEIGHT
+        self.devices.add(x.device.type)
+        return x.float().mean((2, 3)) @ self.weight
 
 
 def image(value):
@@ -73,13 +82,16 @@ def run_pass(model, loaded, num_views=2, **kwargs):
                             observed=observed), targets
 
 
-def test_predictions_views_and_losses_by_hand():
-    model = MeanPixelModel()
+def test_predictions_views_and_losses_by_hand(device):
+    model = MeanPixelModel().to(device)
     model.train()
     # sample 2 is loaded twice (a padded shard): its results are averaged
     _, out, targets = run_pass(model, batches([[0, 1], [2, 3, 2]], 2),
                                max_forward=9)
     assert model.training  # restored
+    # the model ran on its device; the results are gathered on the CPU
+    assert model.devices == {device.type}
+    assert all(t.device.type == 'cpu' for t in out.values())
     # the plain images and views of a loaded batch go through together
     assert model.batches == [6, 9]
     for i in range(4):
@@ -104,6 +116,24 @@ def test_out_of_memory_halves_the_forward_chunk():
         torch.testing.assert_close(out[key], reference[key])
     with pytest.raises(ValueError, match='max_forward'):
         TrainingSetPass(max_forward=0)
+
+
+def test_tensor_views_on_the_device_are_the_cpu_views(device):
+    """Without view transforms the views are made in tensor space from the
+    preprocessed batch, with a CPU generator: the same views on a GPU (one
+    forward of the batch and its views there) as on the CPU."""
+    outs = {}
+    for where in ('cpu', device):
+        model = MeanPixelModel().to(where)
+        runner = SimpleNamespace(model=model)
+        pass_ = TrainingSetPass(num_views=2)
+        pass_._loader = batches([[0, 1, 2, 3]], 0)
+        outs[str(where)] = pass_.run(runner, seed=3, num_samples=4)
+        assert model.batches == ([4, 4, 4] if torch.device(where).type ==
+                                 'cpu' else [12])
+    for key in ('probs', 'view_probs'):
+        torch.testing.assert_close(outs[str(device)][key], outs['cpu'][key])
+    assert not torch.equal(outs['cpu']['probs'], outs['cpu']['view_probs'])
 
 
 def test_default_chunks():

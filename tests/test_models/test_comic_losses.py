@@ -53,15 +53,16 @@ TARGETS = [[1, 0, 0, 0], [0, 1, 0, 1], [1, 0, 1, 0]]
 
 @pytest.mark.parametrize('pn,ht', [(True, True), (True, False),
                                    (False, True), (False, False)])
-def test_mfm_equals_eq6_by_hand_with_each_factor(pn, ht):
+def test_mfm_equals_eq6_by_hand_with_each_factor(pn, ht, device):
     loss = MultiFocalModifierLoss(pn_factor=pn, ht_factor=ht,
-                                  class_counts=COUNTS)
+                                  class_counts=COUNTS).to(device)
     weights = [[1, 0.5, 1, 2], [1, 1, 0, 1], [0.3, 1, 1, 1]]
-    got = loss(torch.tensor(LOGITS), torch.tensor(TARGETS, dtype=torch.float),
-               weight=torch.tensor(weights), avg_factor=3)
+    got = loss(torch.tensor(LOGITS, device=device),
+               torch.tensor(TARGETS, dtype=torch.float, device=device),
+               weight=torch.tensor(weights, device=device), avg_factor=3)
     expected = mfm_by_hand(LOGITS, TARGETS, COUNTS, pn=pn, ht=ht,
                            weights=weights)
-    assert got.dtype == torch.float32
+    assert got.dtype == torch.float32 and got.device.type == device.type
     assert float(got) == pytest.approx(expected, rel=1e-5)
 
 
@@ -179,26 +180,38 @@ def make_rlc(**kwargs):
     return loss
 
 
-def test_rlc_loss_is_the_mfm_of_the_corrected_labels():
+def test_rlc_loss_is_the_mfm_of_the_corrected_labels(device):
     z = torch.tensor([[2.0, 1.2, -1.0, 0.0], [3.0, -2.0, 0.9, 1.0]])
     tristate = torch.tensor([[1, -1, -1, 0], [-1, 0, -1, 1]],
                             dtype=torch.int8)
     target = (tristate == 1).float()
     weight = torch.ones(2, 4)
-    rlc = make_rlc(tau=0.7, distribution='static', corrected_weight=0.5)
+    rlc = make_rlc(tau=0.7, distribution='static',
+                   corrected_weight=0.5).to(device)
     rlc.train()
-    got = rlc(z, target, weight=weight, avg_factor=2, tristate=tristate)
+    rlc.enable_correction_records()
+    got = rlc(z.to(device), target.to(device), weight=weight.to(device),
+              avg_factor=2, tristate=tristate.to(device),
+              sample_idx=torch.tensor([7, 3]))
     # sigmoid: 1.2 -> 0.77, 3.0 -> 0.95, 0.9 -> 0.71 are unknown and > 0.7
     corrected = torch.tensor([[0, 1, 0, 0], [1, 0, 1, 0]], dtype=torch.bool)
     t2 = torch.where(corrected, 1., target)
     w2 = torch.where(corrected, 0.5 * 2 / 3, weight)
     expected = mfm_by_hand(z.tolist(), t2.tolist(), COUNTS,
                            weights=w2.tolist())
+    assert got.device.type == device.type
     assert float(got) == pytest.approx(expected, rel=1e-5)
     # the first call has no past: Pbar is the running mean from now on
-    np.testing.assert_allclose(rlc.mean_probs().numpy(),
+    assert rlc.prob_sum.device.type == device.type
+    np.testing.assert_allclose(rlc.mean_probs().cpu().numpy(),
                                torch.sigmoid(z).mean(0).double().numpy(),
                                rtol=1e-6)
+    # the records for the hook are on the CPU (the label store's side)
+    record, = rlc.pop_corrections()
+    assert torch.equal(record['corrected'], corrected)
+    assert record['sample_idx'].tolist() == [7, 3]
+    # the dynamic distribution: n_k plus the corrections, on the device
+    assert rlc.epoch_corrections.tolist() == [1, 1, 1, 0]
 
 
 def test_running_mean_raises_the_threshold_and_batch_mode_uses_the_batch():

@@ -47,11 +47,14 @@ def cosine_by_hand(x, w, heads, scale, offset, e=None, beta=0.):
     return out
 
 
-def test_cosine_classifier_is_eq9_by_hand():
+def test_cosine_classifier_is_eq9_by_hand(device):
     rng = np.random.default_rng(0)
     x, w = rng.normal(size=(3, 8)), rng.normal(size=(4, 8))
-    got = cosine_logits(torch.tensor(x), torch.tensor(w), num_heads=2,
+    got = cosine_logits(torch.tensor(x, device=device),
+                        torch.tensor(w, device=device), num_heads=2,
                         scale=16., norm_offset=1 / 32)
+    assert got.device.type == device.type
+    got = got.cpu()
     np.testing.assert_allclose(got.numpy(),
                                cosine_by_hand(x, w, 2, 16., 1 / 32),
                                rtol=1e-5, atol=1e-5)
@@ -171,9 +174,9 @@ def params_of(module):
     ('shared', None),
     ('frozen', dict(balanced=0, head=1, tail=2)),
 ])
-def test_train_and_eval_step_for_each_backbone_option(mode, streams):
+def test_train_and_eval_step_for_each_backbone_option(mode, streams, device):
     torch.manual_seed(0)
-    model = build(model_cfg(mode, streams))
+    model = build(model_cfg(mode, streams)).to(device)
     optim = OptimWrapper(torch.optim.Adam(
         [p for p in model.parameters() if p.requires_grad], lr=1e-2))
     before = params_of(model)
@@ -185,6 +188,13 @@ def test_train_and_eval_step_for_each_backbone_option(mode, streams):
     for key in ('loss', 'loss_balanced', 'loss_head', 'loss_tail',
                 'loss_htb'):
         assert torch.isfinite(log[key]), key
+    # the moving vectors' batch means and the correctors' state stay on
+    # the model's device
+    means = model.head.pop_feature_means()
+    assert means.shape == (2, 32 if mode != 'separate' else 64)
+    assert means.device.type == device.type
+    for loss in model.head.losses.values():
+        assert loss.prob_sum.device.type == device.type
     after = params_of(model)
     changed = {n for n in before if not torch.equal(before[n], after[n])}
     if mode == 'separate':
@@ -223,6 +233,40 @@ def test_each_branch_trains_on_its_stream_block():
             range(100 + 3 * block, 103 + 3 * block))
     with pytest.raises(ValueError, match='blocks'):
         model(**model.data_preprocessor(make_batch(8), True), mode='loss')
+
+
+def test_comic_sampler_blocks_train_the_branches_on_the_device(device):
+    """COMICSampler's steps (instance, reversed, balanced blocks of B) feed
+    the three branches of the model on the device: each branch's corrector
+    sees exactly its stream's block."""
+    from fake_datasets import FakeTriStateDataset
+    from mlimb_mm.datasets.samplers import COMICSampler
+    rng = np.random.default_rng(0)
+    labels = (rng.random((30, K)) < 0.3).astype(np.int8)
+    labels[np.arange(30), np.arange(30) % K] = 1  # every class has images
+    labels[rng.random((30, K)) < 0.2] = -1
+    sampler = COMICSampler(FakeTriStateDataset(labels),
+                           batch_size_per_stream=3, seed=0)
+    step = list(iter(sampler))[:sampler.expected_batch_size]
+    pack = TRANSFORMS.build(dict(type='PackMultiLabelInputs'))
+    samples = [pack(dict(img=rng.integers(0, 255, (24, 24, 3), np.uint8),
+                         gt_tristate=labels[i], sample_idx=i))
+               for i in step]
+    model = build(model_cfg('frozen', dict(balanced=0, head=1,
+                                           tail=2))).to(device)
+    losses = model.head.losses
+    for loss in losses.values():
+        loss.enable_correction_records()
+    model.train()
+    data = model.data_preprocessor(
+        dict(inputs=[s['inputs'] for s in samples],
+             data_samples=[s['data_samples'] for s in samples]), True)
+    out = model(**data, mode='loss')
+    assert all(torch.isfinite(v).all() and v.device.type == device.type
+               for v in out.values())
+    for block, branch in enumerate(('balanced', 'head', 'tail')):
+        record, = losses[branch].pop_corrections()
+        assert record['sample_idx'].tolist() == step[3 * block:3 * block + 3]
 
 
 def test_inference_branch_and_moving_vectors():

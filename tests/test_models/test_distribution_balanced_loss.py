@@ -104,9 +104,11 @@ def tensors(dtype=torch.float64):
 # ----------------------------------------------------------------------
 @pytest.mark.parametrize('form', ['released', 'paper'])
 @pytest.mark.parametrize('preset,focal', [('DB', False), ('DB-Focal', True)])
-def test_db_matches_hand_computation(form, preset, focal):
+def test_db_matches_hand_computation(form, preset, focal, device):
     logits, labels = tensors()
-    loss = make(preset, logit_reg_form=form)(logits, labels)
+    loss = make(preset, logit_reg_form=form).to(device)(
+        logits.to(device), labels.to(device))
+    assert loss.device.type == device.type
     assert loss.item() == pytest.approx(db_by_hand(form, focal), rel=1e-9)
 
 
@@ -464,3 +466,23 @@ def test_hook_fills_statistics_from_dataset():
     assert int(wrapped_model.aux.num_samples) == 2
     with pytest.raises(TypeError, match='get_class_counts'):
         hook.before_train(fake_runner(SimpleNamespace(), Model()))
+
+
+def test_hook_sets_statistics_where_the_model_is(device):
+    labels = [[1, 0, -1], [1, 1, 0], [0, 0, 0], [1, -1, 0]]
+    logits = torch.tensor([[1.5, -0.5, 0.3], [-1.0, 0.7, -0.2]])
+    target = torch.tensor([[1., 0., 0.], [0., 1., 0.]])
+    values = {}
+    for where in ('cpu', device):
+        model = Model().to(where)
+        hook = ClassStatisticsHook()
+        hook.before_train(fake_runner(FakeDataset(labels), model))
+        # again: compares the held (device) statistics with the dataset's
+        hook.before_train(fake_runner(FakeDataset(labels), model))
+        for module in (model.head.loss_module, model.aux):
+            assert module.class_counts.device.type == torch.device(
+                where).type
+            assert module.class_counts.tolist() == [3, 1, 0]
+        values[str(where)] = model.head.loss_module(
+            logits.to(where), target.to(where)).item()
+    assert values[str(device)] == pytest.approx(values['cpu'], rel=1e-6)

@@ -42,13 +42,14 @@ PSEUDO = [
 ]
 
 
-def batch(dtype=torch.float32):
-    tristate = torch.tensor(TRISTATE, dtype=torch.int8)
+def batch(dtype=torch.float32, device='cpu'):
+    tristate = torch.tensor(TRISTATE, dtype=torch.int8, device=device)
     targets = [[(1. if t == 1 else 0.) if p is None else p
                 for t, p in zip(trow, prow)]
                for trow, prow in zip(TRISTATE, PSEUDO)]
-    return (torch.tensor(LOGITS, dtype=dtype, requires_grad=True),
-            torch.tensor(targets), tristate)
+    return (torch.tensor(LOGITS, dtype=dtype, device=device,
+                         requires_grad=True),
+            torch.tensor(targets, device=device), tristate)
 
 
 def sigmoid(x):
@@ -117,18 +118,19 @@ def test_registered_and_needs_tristate():
         loss(logits, targets)
 
 
-def test_equals_eq12_by_hand_with_every_unknown_picked():
+def test_equals_eq12_by_hand_with_every_unknown_picked(device):
     """q = 1: every unknown label enters; the batch holds an image without
     observed positive, one whose predictions are all below 0.1 (p = 2), one
     without observed label and one without unknown label."""
-    loss = DynamicPartialLoss(q=1.)
+    loss = DynamicPartialLoss(q=1.).to(device)
     loss.set_epoch(4, 10)
-    logits, targets, tristate = batch()
+    logits, targets, tristate = batch(device=device)
     value = loss_of(loss, logits, targets, tristate)
     d = math.exp((4 + 3) / 10)
     expected = eq12_by_hand(LOGITS, targets.tolist(), TRISTATE, ALL_UNKNOWN,
                             d=d)
     assert value.dtype == torch.float32
+    assert value.device.type == device.type
     assert value.item() == pytest.approx(expected, rel=1e-5)
     # the batch's P/T: 4 positives of 14 observed labels > gamma
     assert loss.last_stats['beta'] == pytest.approx(4 / 14)
@@ -271,6 +273,23 @@ def test_picks_reproducible_for_a_seed_and_random_across_steps():
         first[0])
 
 
+def test_picks_are_the_same_on_every_device(device):
+    """The picks are drawn from a CPU generator: a seed picks the same
+    unknown labels on the CPU and on a GPU, and only they get a gradient."""
+    grads = {}
+    for where in ('cpu', device):
+        loss = DynamicPartialLoss(q=0.5, seed=3).to(where)
+        loss.set_epoch(1, 6)
+        logits, targets, tristate = batch(device=where)
+        value, grad = picks_from_gradient(loss, logits, targets, tristate)
+        assert torch.isfinite(value) and value.device.type == \
+            torch.device(where).type
+        grads[str(where)] = grad.cpu()
+    cpu, dev = grads['cpu'], grads[str(device)]
+    assert torch.equal(cpu != 0, dev != 0)
+    torch.testing.assert_close(dev, cpu, rtol=1e-5, atol=1e-7)
+
+
 def test_per_label_weight_multiplies_each_term():
     """PLM masks / DB re-weighting compose through the per-label weight;
     the counts N_e and qN_ne stay those of the labels."""
@@ -381,11 +400,12 @@ def test_initial_pseudo_labels_and_merge_keep_observed_labels():
     assert merged.tolist() == [[1., 0., .25], [.125, .75, 1.]]
 
 
-def test_pseudo_label_quality_by_hand():
+def test_pseudo_label_quality_by_hand(device):
     observed = torch.tensor([[1, -1, -1], [-1, 0, -1], [-1, -1, 1]],
-                            dtype=torch.int8)
+                            dtype=torch.int8, device=device)
     clean = torch.tensor([[1, 1, 0], [0, 0, 1], [1, 0, 1]], dtype=torch.int8)
-    pseudo = torch.tensor([[1., .8, .6], [.2, 0., .4], [.7, .1, 1.]])
+    pseudo = torch.tensor([[1., .8, .6], [.2, 0., .4], [.7, .1, 1.]],
+                          device=device)
     q = pseudo_label_quality(pseudo, observed, clean,
                              dict(a=np.array([0]), b=np.array([1, 2])))
     assert q['num_unknown'] == 6

@@ -188,25 +188,32 @@ def test_same_clean_decisions_as_sklearn_on_realistic_losses():
     assert agree / total > 0.999
 
 
-def test_many_mixtures_at_once_equal_one_at_a_time():
+def test_many_mixtures_at_once_equal_one_at_a_time(device):
     sets = list(generated_sets(2).values())
     rng = np.random.default_rng(0)
     values = np.concatenate(sets)
     groups = np.concatenate([np.full(len(s), i) for i, s in enumerate(sets)])
     perm = rng.permutation(len(values))  # interleave the sets
-    joint = fit_gmm_1d(torch.as_tensor(values[perm]),
-                       torch.as_tensor(groups[perm]))
+    joint = fit_gmm_1d(torch.as_tensor(values[perm], device=device),
+                       torch.as_tensor(groups[perm], device=device))
+    assert joint.posterior.device.type == device.type
+    joint = type(joint)(*[f.cpu() for f in joint])
     posterior = np.empty(len(values))
     posterior[perm] = joint.posterior.numpy()
+    # other summation orders on a GPU: float64 rounding only
+    atol = 1e-12 if device.type == 'cpu' else 1e-9
     iters = set()
     for i, s in enumerate(sets):
-        alone = ours(s)
+        alone = fit_gmm_1d(torch.as_tensor(s, device=device),
+                           torch.zeros(len(s), dtype=torch.long,
+                                       device=device))
+        alone = type(alone)(*[f.cpu() for f in alone])
         np.testing.assert_allclose(posterior[groups == i],
-                                   alone.posterior.numpy(), atol=1e-12)
+                                   alone.posterior.numpy(), atol=atol)
         for field in ('means', 'variances', 'weights', 'lower_bound'):
             np.testing.assert_allclose(
                 getattr(joint, field)[i].numpy(),
-                getattr(alone, field)[0].numpy(), rtol=1e-10, atol=1e-12)
+                getattr(alone, field)[0].numpy(), rtol=1e-10, atol=atol)
         assert int(joint.n_iter[i]) == int(alone.n_iter[0])
         iters.add(int(alone.n_iter[0]))
     # the sets stop at different iterations: each mixture has its own rule
@@ -327,7 +334,7 @@ def test_label_gmms_group_positives_and_negatives_per_class():
 # ----------------------------------------------------------------------
 # the binned fit (num_bins): the fast path at COCO scale
 # ----------------------------------------------------------------------
-def test_binned_fit_matches_sklearn_on_realistic_losses():
+def test_binned_fit_matches_sklearn_on_realistic_losses(device):
     """On min-max normalised loss sets the histogram fit gives
     scikit-learn's posteriors (same initial partition) to 1e-3 and the
     same clean decisions but for a handful of labels at the threshold."""
@@ -336,9 +343,11 @@ def test_binned_fit_matches_sklearn_on_realistic_losses():
             for num, noise in [(3000, 0.2), (20000, 0.05), (8000, 0.4)]]
     values = np.concatenate(sets)
     groups = np.concatenate([np.full(len(s), i) for i, s in enumerate(sets)])
-    fit = fit_gmm_1d(torch.as_tensor(values), torch.as_tensor(groups),
+    fit = fit_gmm_1d(torch.as_tensor(values, device=device),
+                     torch.as_tensor(groups, device=device),
                      normalize=True, num_bins=4096)
-    post = fit.posterior.numpy()
+    assert fit.posterior.device.type == device.type
+    post = fit.posterior.cpu().numpy()
     for i, s in enumerate(sets):
         x = (s - s.min()) / (s.max() - s.min())
         with warnings.catch_warnings():
@@ -362,6 +371,30 @@ def brute_force_two_means_fast(x):
     score = c[:-1]**2 * n / (j * (n - j))
     score[s[:-1] == s[1:]] = -np.inf
     return x > s[int(np.argmax(score))]
+
+
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_binned_fit_upcasts_half_precision_losses(dtype, device):
+    """Losses computed under mixed precision (float16 / bfloat16) are
+    binned and fitted in float32: the fit of the half-precision values is
+    the float32 fit of the same (rounded) values, and the label GMMs of
+    the refinement take them."""
+    rng = np.random.default_rng(8)
+    values = torch.as_tensor(loss_like(rng, 5000, 0.2)[0], device=device)
+    groups = torch.as_tensor(rng.integers(0, 3, 5000), device=device)
+    half = values.to(dtype)
+    fit = fit_gmm_1d(half, groups, normalize=True, num_bins=4096)
+    ref = fit_gmm_1d(half.float(), groups, normalize=True, num_bins=4096)
+    assert fit.posterior.dtype == torch.float32
+    assert fit.posterior.device.type == device.type
+    torch.testing.assert_close(fit.posterior, ref.posterior)
+    observed = torch.as_tensor(rng.integers(-1, 2, (1000, 5)), device=device)
+    clean, _ = fit_label_gmms(half[:5000].reshape(1000, 5), observed,
+                              num_bins=4096)
+    clean32, _ = fit_label_gmms(half[:5000].reshape(1000, 5).float(),
+                                observed, num_bins=4096)
+    assert clean.dtype == torch.float32 and clean.device.type == device.type
+    torch.testing.assert_close(clean, clean32)
 
 
 def test_binned_fit_equals_exact_fit_when_bins_separate_the_values():

@@ -10,12 +10,15 @@ def bce_by_hand(logits, target):
     return -(target * torch.log(p) + (1 - target) * torch.log(1 - p))
 
 
-def test_matches_hand_computation_with_per_label_weight():
+def test_matches_hand_computation_with_per_label_weight(device):
     logits = torch.tensor([[2.0, -1.0, 0.5], [0.0, 3.0, -2.0]])
     target = torch.tensor([[1.0, 0.0, 0.3], [0.0, 1.0, 1.0]])
     weight = torch.tensor([[1.0, 0.0, 0.5], [1.0, 1.0, 0.0]])
-    loss = MultiLabelBCELoss()(logits, target, weight=weight, avg_factor=2)
+    loss = MultiLabelBCELoss(pos_weight=[1., 1., 1.]).to(device)(
+        logits.to(device), target.to(device), weight=weight.to(device),
+        avg_factor=2)
     expected = (bce_by_hand(logits, target) * weight).sum() / 2
+    assert loss.device.type == device.type
     assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
 
 

@@ -17,10 +17,10 @@ LOGITS = [[1.5, -0.5, 0.2, -2.0], [0.3, 0.8, -1.0, 2.5],
           [-0.7, 0.0, 1.1, -3.0]]
 
 
-def tensors(dtype=torch.float32):
-    tristate = torch.tensor(TRISTATE, dtype=torch.int8)
-    return (torch.tensor(LOGITS, dtype=dtype), (tristate == 1).float(),
-            tristate)
+def tensors(dtype=torch.float32, device='cpu'):
+    tristate = torch.tensor(TRISTATE, dtype=torch.int8, device=device)
+    return (torch.tensor(LOGITS, dtype=dtype, device=device),
+            (tristate == 1).float(), tristate)
 
 
 def bce_by_hand(z, y):
@@ -41,10 +41,11 @@ def an_by_hand(unknown_weight=1., eps=0., weight=None):
     return total / len(TRISTATE)
 
 
-def test_an_is_bce_with_unknown_labels_as_negatives():
-    logits, targets, tristate = tensors()
-    loss = MODELS.build(dict(type='AssumeNegativeLoss'))
+def test_an_is_bce_with_unknown_labels_as_negatives(device):
+    logits, targets, tristate = tensors(device=device)
+    loss = MODELS.build(dict(type='AssumeNegativeLoss')).to(device)
     value = loss(logits, targets, tristate=tristate, avg_factor=3)
+    assert value.device.type == device.type
     assert value.item() == pytest.approx(an_by_hand(), rel=1e-6)
     # the same as MultiLabelBCELoss on the AN targets (head with
     # ignore_unknown=False)
@@ -101,12 +102,14 @@ def asl_by_hand(gamma_pos, gamma_neg, clip, weight):
 @pytest.mark.parametrize('gamma_pos,gamma_neg,clip', [(0., 4., 0.05),
                                                       (1., 2., 0.),
                                                       (0., 0., 0.)])
-def test_asl_per_label_weight_by_hand(gamma_pos, gamma_neg, clip):
-    logits, targets, _ = tensors()
+def test_asl_per_label_weight_by_hand(gamma_pos, gamma_neg, clip, device):
+    logits, targets, _ = tensors(device=device)
     weight = [[1., .5, 2., 0.], [1., 1., 3., 1.], [.2, 1., 1., 1.]]
     loss = MultiLabelAsymmetricLoss(gamma_pos=gamma_pos, gamma_neg=gamma_neg,
-                                    clip=clip)
-    value = loss(logits, targets, weight=torch.tensor(weight), avg_factor=3)
+                                    clip=clip).to(device)
+    value = loss(logits, targets, weight=torch.tensor(weight, device=device),
+                 avg_factor=3)
+    assert value.device.type == device.type
     assert value.item() == pytest.approx(
         asl_by_hand(gamma_pos, gamma_neg, clip, weight), rel=1e-5)
 

@@ -34,16 +34,26 @@ def test_pack_builds_tristate_for_voc_difficult():
             dict(img=np.zeros((4, 4, 3), np.uint8), gt_label=[1]))
 
 
-def test_head_ignores_unknown_and_applies_label_weight():
+def test_head_ignores_unknown_and_applies_label_weight(device):
     head = MODELS.build(
-        dict(type='TriStateLinearClsHead', num_classes=4, in_channels=3))
-    feats = (torch.randn(2, 3), )
+        dict(type='TriStateLinearClsHead', num_classes=4,
+             in_channels=3)).to(device)
+    head.enable_train_predictions('hook')
+    feats = (torch.randn(2, 3, device=device), )
     samples = [packed_sample([1, 0, -1, 1], 0), packed_sample([0, -1, 1, 0], 1)]
+    # as after ClsDataPreprocessor on a GPU: gt_score on the device,
+    # gt_tristate and the label store's label_weight on the CPU
+    for sample in samples:
+        sample.set_gt_score(sample.gt_score.to(device))
     samples[0].set_field(torch.tensor([1.0, 0.5, 1.0, 0.0]), 'label_weight')
     samples[1].set_field(torch.tensor([1.0, 1.0, 2.0, 1.0]), 'label_weight')
     loss = head.loss(feats, samples)['loss']
+    assert loss.device.type == device.type
+    record, = head.pop_train_predictions('hook')
+    assert record['logits'].device.type == device.type
+    assert record['sample_idx'].tolist() == [0, 1]
 
-    logits = head(feats)
+    logits = head(feats).cpu()
     target = torch.tensor([[1., 0, 0, 1], [0, 0, 1, 0]])
     weight = torch.tensor([[1., 0.5, 0, 0], [1, 0, 2, 1]])
     bce = torch.nn.functional.binary_cross_entropy_with_logits(

@@ -117,6 +117,39 @@ def test_update_get_and_cast():
     assert store.num_pending('counts') == 1 and store.num_pending() == 3
 
 
+def test_cuda_indices_and_values_and_rows_for_the_consumer(device):
+    """The store stays on the CPU (its size is the dataset's, like the
+    dataset's labels); it takes indices and values on any device and
+    hands rows to the consumer's device."""
+    store = make_store()
+    store.add_field('probs')
+    store.add_field('w32', torch.float32, 1.)
+    idx = torch.tensor([3, 1], device=device)
+    values = torch.tensor([[.5, .25, 1.], [.125, 0., .75]], device=device)
+    store.update('probs', idx, values)
+    store.update('w32', idx[:1], values[:1] * 4)
+    assert store['probs'].device.type == 'cpu'
+    assert store.num_pending('probs') == 2
+    rows = store.get('probs', idx)
+    assert rows.device.type == 'cpu'
+    torch.testing.assert_close(rows.float(), values.cpu())
+    on_device = store.get('probs', idx, device=device)
+    assert on_device.device.type == device.type
+    assert on_device.dtype == torch.float16
+    torch.testing.assert_close(on_device.float(), values)
+    observed = store.get('observed', idx, device)
+    assert observed.tolist() == [[1, 1, 0], [0, -1, 1]]
+    store.set_all('w32', torch.full((4, 3), 2., device=device))
+    assert store['w32'].device.type == 'cpu' and float(store['w32'].sum()) \
+        == 24.
+    with pytest.raises(ValueError, match='overflows'):
+        store.update('probs', idx, torch.full((2, 3), 1e6, device=device))
+    with pytest.raises(IndexError):
+        store.get('probs', torch.tensor([4], device=device))
+    store.sync()
+    assert store.num_pending() == 0
+
+
 def test_update_duplicate_indices_last_wins():
     store = make_store()
     store.add_field('probs', torch.float32)
