@@ -12,6 +12,8 @@ from mmengine import dist
 from mmengine.model import is_model_wrapper
 from torch import nn
 
+from ...utils.seeds import derive_seed  # noqa: F401 (re-exported)
+
 
 def shared_seed(seed: Optional[int], runner) -> int:
     """The seed a method hook draws with, identical on every rank: ``seed``
@@ -26,15 +28,6 @@ def shared_seed(seed: Optional[int], runner) -> int:
         dist.broadcast(buf, 0)
         seed = int(buf.item())
     return seed
-
-
-def derive_seed(seed: int, *keys: int) -> int:
-    """A generator seed in ``[0, 2**63)`` derived from a run seed and integer
-    keys (epoch, a salt naming the stream, a rank ...): independent streams
-    for different keys, the same on every machine."""
-    entropy = [int(seed) % (1 << 63)] + [int(k) for k in keys]
-    state = np.random.SeedSequence(entropy).generate_state(2, np.uint32)
-    return (int(state[0]) << 31) ^ int(state[1])
 
 
 def data_samples_of(data_batch) -> Optional[list]:

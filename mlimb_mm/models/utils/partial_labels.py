@@ -18,6 +18,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+# a generator seed from a run seed and keys (epoch, step, rank), the one
+# derivation the hooks use too
+from ...utils.seeds import derive_seed as pick_seed
+
 __all__ = [
     'initial_pseudo_labels', 'merge_predictions', 'batch_balance',
     'dynamic_coefficient', 'all_negative_penalty', 'num_picked',
@@ -127,14 +131,6 @@ def num_picked(num_unknown: torch.Tensor, q: float) -> torch.Tensor:
     """How many of an image's ``N_ne`` unknown labels Eq. (12) picks:
     ``floor(q * N_ne + 0.5)`` (``q N_ne`` rounded half up), int64."""
     return torch.floor(num_unknown.double() * float(q) + 0.5).long()
-
-
-def pick_seed(seed: int, *keys: int) -> int:
-    """A generator seed derived from a run seed and integer keys (epoch,
-    step, rank): independent streams, the same on every machine."""
-    entropy = [int(seed) % (1 << 63)] + [int(k) for k in keys]
-    state = np.random.SeedSequence(entropy).generate_state(2, np.uint32)
-    return (int(state[0]) << 31) ^ int(state[1])
 
 
 def pick_unknown(unknown: torch.Tensor, q: float,
