@@ -4,7 +4,7 @@ import json
 import math
 import os
 import os.path as osp
-from typing import Optional, Type
+from typing import List, Optional, Type
 
 import numpy as np
 import torch
@@ -49,6 +49,22 @@ def sample_indices(samples, who: str) -> torch.Tensor:
             f"{who}: data samples must carry metainfo['sample_idx'] (keep "
             "'sample_idx' in the meta_keys of PackMultiLabelInputs)."
         ) from None
+
+
+def clean_labels_of(dataset) -> Optional[np.ndarray]:
+    """The dataset's clean tri-state labels, when a noise wrapper kept them.
+    """
+    getter = getattr(dataset, 'get_clean_tristate_labels', None)
+    labels = getter() if callable(getter) else None
+    return None if labels is None else np.asarray(labels)
+
+
+def class_names_of(dataset, num_classes: int) -> List[str]:
+    metainfo = getattr(dataset, 'metainfo', None) or {}
+    classes = metainfo.get('classes')
+    if not classes or len(classes) != num_classes:
+        return [str(k) for k in range(num_classes)]
+    return [str(c) for c in classes]
 
 
 def find_hook(runner, hook_type: Type, who: str, config_hint: str):

@@ -10,8 +10,8 @@ from mmpretrain.registry import HOOKS
 
 from ...datasets.label_utils import long_tail_groups
 from ...models.utils.comic import correction_quality
-from .hook_utils import (data_samples_of, format_vector, jsonable,
-                         sample_indices, write_json_history)
+from .hook_utils import (clean_labels_of, data_samples_of, format_vector,
+                         jsonable, sample_indices, write_json_history)
 from .label_store_hook import (StoreField, get_label_store,
                                get_label_store_hook)
 from .stateful_hook import StatefulHook
@@ -94,10 +94,9 @@ class ReflectiveLabelCorrectionHook(StatefulHook):
             loss.enable_correction_records()
         store = get_label_store(runner)
         dataset = get_label_store_hook(runner).labelled_dataset(runner)
-        getter = getattr(dataset, 'get_clean_tristate_labels', None)
-        clean = getter() if callable(getter) else None
+        clean = clean_labels_of(dataset)
         if clean is not None:
-            clean = torch.as_tensor(np.asarray(clean, dtype=np.int8))
+            clean = torch.as_tensor(clean.astype(np.int8, copy=False))
             if tuple(clean.shape) != store.shape:
                 raise ValueError(
                     f'{type(self).__name__}: clean labels of shape '

@@ -5,7 +5,6 @@ import os.path as osp
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import numpy as np
 import torch
 from mmengine import dist
 from mmengine.logging import print_log
@@ -19,7 +18,8 @@ from ...models.utils.label_refinement import (CATEGORY_NAMES,
                                               rank_untrusted_labels,
                                               summarize_categories)
 from ..training_set_pass import TrainingSetPass
-from .hook_utils import derive_seed, jsonable, shared_seed, write_json_history
+from .hook_utils import (class_names_of, clean_labels_of, derive_seed,
+                         jsonable, shared_seed, write_json_history)
 from .label_store_hook import (LabelStoreHook, StoreField,
                                get_label_store_hook)
 from .stateful_hook import StatefulHook
@@ -289,22 +289,6 @@ class LabelRefinementHook(StatefulHook):
 
     def apply_state(self, state: dict) -> None:
         self.history = list(state.get('history') or [])
-
-
-def clean_labels_of(dataset) -> Optional[np.ndarray]:
-    """The dataset's clean tri-state labels, when a noise wrapper kept them.
-    """
-    getter = getattr(dataset, 'get_clean_tristate_labels', None)
-    labels = getter() if callable(getter) else None
-    return None if labels is None else np.asarray(labels)
-
-
-def class_names_of(dataset, num_classes: int) -> List[str]:
-    metainfo = getattr(dataset, 'metainfo', None) or {}
-    classes = metainfo.get('classes')
-    if not classes or len(classes) != num_classes:
-        return [str(k) for k in range(num_classes)]
-    return [str(c) for c in classes]
 
 
 def log_line(summary: Dict) -> str:

@@ -11,10 +11,10 @@ from ...models.utils.partial_labels import (initial_pseudo_labels,
                                             merge_predictions,
                                             pseudo_label_quality)
 from ..training_set_pass import TrainingSetPass
-from .hook_utils import (data_samples_of, derive_seed, find_recording_head,
-                         format_vector, jsonable, sample_indices,
-                         shared_seed, write_json_history)
-from .label_refinement_hook import class_names_of, clean_labels_of
+from .hook_utils import (class_names_of, clean_labels_of, data_samples_of,
+                         derive_seed, find_recording_head, format_vector,
+                         jsonable, sample_indices, shared_seed,
+                         write_json_history)
 from .label_store_hook import (StoreField, get_label_store,
                                get_label_store_hook)
 from .loss_epoch_hook import set_epoch_of_modules
