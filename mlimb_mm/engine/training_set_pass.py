@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from mmengine import dist
 from mmengine.model import is_model_wrapper
 
-from .hooks.hook_utils import derive_seed
+from .hooks.hook_utils import derive_seed, sample_indices
 
 __all__ = ['TrainingSetPass', 'tensor_view_augment']
 
@@ -183,9 +183,7 @@ class TrainingSetPass:
         """One loaded batch: its sample indices and the logits / probs of
         the plain images and the mean probs of their views."""
         inputs, samples = split_views(data, self.num_views, self.who)
-        idx = torch.as_tensor(
-            [int(s.metainfo['sample_idx']) for s in samples],
-            dtype=torch.int64)
+        idx = sample_indices(samples, self.who)
         if observed is not None and 'gt_tristate' in samples[0]:
             tri = torch.stack([torch.as_tensor(s.gt_tristate)
                                for s in samples]).to(torch.int8)
