@@ -51,6 +51,21 @@ def sample_indices(samples, who: str) -> torch.Tensor:
         ) from None
 
 
+def pop_recorded_predictions(head, consumer: str, data_batch,
+                             who: str) -> list:
+    """The ``(logits, sample_idx)`` of every training call ``head`` recorded
+    for ``consumer`` since the last pop; a record without sample indices
+    (the head could not read them) takes the batch's, or raises saying
+    why."""
+    pairs = []
+    for record in head.pop_train_predictions(consumer):
+        idx = record.get('sample_idx')
+        if idx is None:
+            idx = sample_indices(data_samples_of(data_batch) or [None], who)
+        pairs.append((record['logits'], idx))
+    return pairs
+
+
 def clean_labels_of(dataset) -> Optional[np.ndarray]:
     """The dataset's clean tri-state labels, when a noise wrapper kept them.
     """

@@ -11,9 +11,9 @@ from ...models.utils.plm import (INIT_CHOICES, dataset_ratios, draw_masks,
                                  histogram_indices, initial_ratio,
                                  keep_probabilities, plm_divergences,
                                  ratio_step)
-from .hook_utils import (data_samples_of, derive_seed, find_recording_head,
-                         format_vector, jsonable, sample_indices,
-                         shared_seed, write_json_history)
+from .hook_utils import (derive_seed, find_recording_head, format_vector,
+                         jsonable, pop_recorded_predictions, shared_seed,
+                         write_json_history)
 from .label_store_hook import StoreField, get_label_store
 from .stateful_hook import StatefulHook
 
@@ -240,14 +240,11 @@ class PLMHook(StatefulHook):
         if self._head is None:
             self._head = find_recording_head(runner.model, 'PLMHook')
             self._head.enable_train_predictions(self.CONSUMER)
-        records = self._head.pop_train_predictions(self.CONSUMER)
+        records = pop_recorded_predictions(self._head, self.CONSUMER,
+                                           data_batch, 'PLMHook')
         store = get_label_store(runner) if records else None
-        for record in records:
-            idx = record.get('sample_idx')
-            if idx is None:  # the head could not read them: say why
-                idx = sample_indices(data_samples_of(data_batch) or [None],
-                                     'PLMHook')
-            self.accumulate(store, record['logits'], idx)
+        for logits, idx in records:
+            self.accumulate(store, logits, idx)
 
     def update_ratio_from_histograms(self) -> torch.Tensor:
         """Eq. (5)-(7) from :attr:`hist` (summed over ranks): update

@@ -11,9 +11,9 @@ from ...models.utils.partial_labels import (initial_pseudo_labels,
                                             merge_predictions,
                                             pseudo_label_quality)
 from ..training_set_pass import TrainingSetPass
-from .hook_utils import (class_names_of, clean_labels_of, data_samples_of,
-                         derive_seed, find_recording_head, format_vector,
-                         jsonable, sample_indices, shared_seed,
+from .hook_utils import (class_names_of, clean_labels_of, derive_seed,
+                         find_recording_head, format_vector, jsonable,
+                         pop_recorded_predictions, shared_seed,
                          write_json_history)
 from .label_store_hook import (StoreField, get_label_store,
                                get_label_store_hook)
@@ -207,14 +207,11 @@ class PseudoLabelHook(StatefulHook):
             self._head = find_recording_head(runner.model,
                                              type(self).__name__)
             self._head.enable_train_predictions(self.CONSUMER)
-        records = self._head.pop_train_predictions(self.CONSUMER)
+        records = pop_recorded_predictions(self._head, self.CONSUMER,
+                                           data_batch, type(self).__name__)
         store = get_label_store(runner) if records else None
-        for record in records:
-            idx = record.get('sample_idx')
-            if idx is None:
-                idx = sample_indices(data_samples_of(data_batch) or [None],
-                                     type(self).__name__)
-            self.record(store, record['logits'], idx)
+        for logits, idx in records:
+            self.record(store, logits, idx)
 
     def after_train_epoch(self, runner) -> None:
         """With ``source='pass'``, the pass and the update; then the
