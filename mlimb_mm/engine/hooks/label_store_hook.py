@@ -305,19 +305,16 @@ def get_label_store_hook(runner) -> LabelStoreHook:
         'store and', "dict(type='LabelStoreHook')")
 
 
-_find_hook = get_label_store_hook
-
-
 def get_label_store(runner) -> LabelStore:
     """The runner's :class:`LabelStore`, created on first use.
 
     Raises:
         RuntimeError: when the runner has no :class:`LabelStoreHook`.
     """
-    return _find_hook(runner).get_store(runner)
+    return get_label_store_hook(runner).get_store(runner)
 
 
 def sync_label_store(runner) -> None:
     """Sync the runner's label store across ranks (a collective: every rank
     must call it)."""
-    _find_hook(runner).sync()
+    get_label_store_hook(runner).sync()
