@@ -32,3 +32,20 @@ def test_plot_one_line_per_class_relative_to_uniform(tmp_path):
     path.write_text(json.dumps(dict(refinements=[])))
     with pytest.raises(KeyError, match='minority'):
         plot_minority_sampling.main([str(path)])
+
+
+def test_many_classes_get_a_colour_bar_instead_of_a_legend():
+    num_classes = 80
+    uniform = np.linspace(1.0, 0.01, num_classes)
+    record = dict(classes=[f'c{k}' for k in range(num_classes)],
+                  uniform_class_mass=uniform.tolist(), epochs=[1, 2],
+                  class_mass=[(uniform * 1.01).tolist(), uniform.tolist()])
+    fig = plot_minority_sampling.plot_sampling(record)
+    curves, colour_bar = fig.axes
+    assert curves.get_legend() is None
+    assert len(curves.get_lines()) == num_classes + 1  # + the line at 1
+    assert colour_bar.get_ylim() == pytest.approx((0.5, num_classes + 0.5))
+    # the head's curve is the darkest colour of the bar, the tail's the last
+    head, tail = curves.get_lines()[0], curves.get_lines()[num_classes - 1]
+    assert head.get_label() == 'c0' and tail.get_label() == 'c79'
+    np.testing.assert_allclose(head.get_ydata(), [1.01, 1.0])
