@@ -134,12 +134,10 @@ class TriStateMultiLabelDataset(BaseMultiLabelDataset):
 
     3. ``'openimages'``: an Open Images style long CSV, one row per
        verified (image, class) pair with the columns ``ImageID``,
-       ``LabelName`` and ``Confidence`` (1 positive, 0 negative; other
-       columns such as ``Source`` ignored), e.g. the official
-       ``oidv6-train-annotations-human-imagelabels.csv``; pairs absent from
-       the file are unknown. The file has no class list: ``classes`` must
-       list the ``LabelName`` values, or ``class_descriptions`` names the
-       official ``LabelName,DisplayName`` CSV (header optional).
+       ``LabelName`` and ``Confidence`` (1 positive, 0 negative; others
+       ignored), e.g. ``oidv6-train-annotations-human-imagelabels.csv``;
+       absent pairs are unknown. ``classes`` lists the ``LabelName`` values,
+       or ``class_descriptions`` names the official class CSV.
 
     Class names given by ``metainfo``/``classes`` must be a subset of the
     file's classes: the dataset keeps those classes only, in the given
@@ -160,14 +158,10 @@ class TriStateMultiLabelDataset(BaseMultiLabelDataset):
             an error. Defaults to False.
         img_suffix (str): Open Images format only: file name suffix added to
             ``ImageID``. Defaults to ``'.jpg'``.
-        class_descriptions (str, optional): An Open Images class
-            descriptions CSV (``LabelName,DisplayName`` rows, e.g.
-            ``oidv6-class-descriptions.csv`` or
-            ``class-descriptions-boxable.csv``; joined with ``data_root``
-            when relative): the classes are its ``LabelName`` values in file
-            order and ``metainfo['display_names']`` its ``DisplayName``
-            values. Exclusive with ``classes`` / ``metainfo.classes``.
-            Defaults to None.
+        class_descriptions (str, optional): The official Open Images
+            ``LabelName,DisplayName`` CSV (relative to ``data_root``): the
+            classes in file order and ``metainfo['display_names']``.
+            Exclusive with ``classes`` / ``metainfo.classes``. Default None.
         metainfo (dict, optional): Meta information; ``classes`` (names,
             or a file with one name per line) selects the classes.
             Defaults to None.

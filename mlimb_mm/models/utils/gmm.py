@@ -349,9 +349,7 @@ def fit_gmm_1d(values: torch.Tensor,
         x = values.reshape(-1)
         if not x.dtype.is_floating_point:
             x = x.to(dtype)
-        elif x.element_size() < 4:
-            # float16 / bfloat16 losses (a pass under autocast): their 11
-            # / 8 significant bits cannot tell 4096 bins apart
+        elif x.element_size() < 4:  # half precision can't tell 4096 bins
             x = x.float()
         groups, num_groups = _as_groups(x, groups, num_groups)
         counts = torch.bincount(groups, minlength=num_groups)
