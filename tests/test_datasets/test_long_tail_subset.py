@@ -1,6 +1,5 @@
 """LongTailSubsetDataset (COCO-MLT / VOC-MLT style Pareto subsets, DB loss
 appendix A.1), its configs and its command-line builder."""
-import importlib.util
 import json
 import os.path as osp
 import re
@@ -16,6 +15,7 @@ from mlimb_mm.datasets import TriStateMultiLabelDataset
 from mlimb_mm.datasets.wrappers import LongTailSubsetDataset
 from mlimb_mm.datasets.wrappers.long_tail_subset import (
     pareto_reference_sizes, resample_probability)
+from script_loader import load_script
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -388,13 +388,7 @@ def test_digits_config_builds():
 
 # -- command line -------------------------------------------------------------
 def load_cli():
-    path = osp.join(REPO,
-                    'tools/dataset_converters/make_long_tail_subset.py')
-    spec = importlib.util.spec_from_file_location('make_long_tail_subset',
-                                                  path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('tools/dataset_converters/make_long_tail_subset.py')
 
 
 def write_coco(root, num_images=60, seed=0):

@@ -1,6 +1,5 @@
 """MissingLabelDataset (PAL / PPL / SPL / COMIC missing positives) and its
 command-line builder."""
-import importlib.util
 import inspect
 import json
 import os.path as osp
@@ -15,6 +14,7 @@ from mlimb_mm.datasets import (BaseMultiLabelDataset, LongTailMultiDigits,
                                TriStateMultiLabelDataset)
 from mlimb_mm.datasets.wrappers import MissingLabelDataset
 from mlimb_mm.datasets.wrappers.missing_labels import pick_per_row
+from script_loader import load_script
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 N, K = 20000, 12
@@ -406,12 +406,7 @@ def test_digits_plt_config_builds():
 
 # -- command line ---------------------------------------------------------
 def load_cli():
-    path = osp.join(REPO, 'tools/dataset_converters/make_missing_labels.py')
-    spec = importlib.util.spec_from_file_location('make_missing_labels',
-                                                  path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('tools/dataset_converters/make_missing_labels.py')
 
 
 def write_random_coco(root, num_images=300, num_classes=6, seed=0):

@@ -4,7 +4,6 @@
 The statistical tests draw from a synthetic source with known class counts,
 large enough that a wrong noise process fails them while a right one passes
 with a wide margin (fixed seeds: the outcome is deterministic)."""
-import importlib.util
 import json
 import os.path as osp
 
@@ -20,6 +19,7 @@ from mlimb_mm.datasets import TriStateMultiLabelDataset
 from mlimb_mm.datasets.wrappers import NoisyLabelDataset
 from mlimb_mm.datasets.wrappers.noisy_labels import (
     calibrate_mislabel_weights, requested_mislabel_matrix)
+from script_loader import load_script
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 RHO = 0.4
@@ -394,11 +394,7 @@ def test_digits_noisy_config_builds():
 
 # -- command line -------------------------------------------------------------
 def load_cli():
-    path = osp.join(REPO, 'tools/dataset_converters/make_noisy_labels.py')
-    spec = importlib.util.spec_from_file_location('make_noisy_labels', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('tools/dataset_converters/make_noisy_labels.py')
 
 
 def write_coco(root, num_images=400, seed=0):

@@ -6,7 +6,6 @@ method trains a few iterations with its hooks (CPU: bfloat16 autocast; GPU:
 MMEngine's AmpOptimWrapper, float16 with a loss scaler)."""
 import copy
 import glob
-import importlib.util
 import inspect
 import math
 import os.path as osp
@@ -32,6 +31,7 @@ from mlimb_mm.models.losses import (AssumeNegativeLoss,
                                     MultiLabelAsymmetricLoss,
                                     MultiLabelBCELoss,
                                     ReflectiveLabelCorrectionLoss)
+from script_loader import load_script
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 COUNTS = [300, 120, 40, 9, 2]
@@ -322,11 +322,7 @@ def test_amp_cfg_per_device_for_every_schedule():
 
 
 def load_train_tool():
-    spec = importlib.util.spec_from_file_location(
-        'mlimb_mm_train_tool', osp.join(REPO, 'tools/train.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('tools/train.py', 'mlimb_mm_train_tool')
 
 
 def small_dataset(node, num):

@@ -1,17 +1,11 @@
 """tools/benchmark_comic.py runs end to end at a tiny size and reports
 every backbone option as ratios to BCE."""
-import importlib.util
-import os.path as osp
 
-from tool_runner import REPO
+from script_loader import load_script
 
 
 def load_tool():
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_comic', osp.join(REPO, 'tools/benchmark_comic.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('tools/benchmark_comic.py')
 
 
 def test_benchmark_reports_every_option(capsys):

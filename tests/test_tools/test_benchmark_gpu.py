@@ -1,19 +1,13 @@
 """tools/benchmark_gpu.py runs every method at a tiny size on the CPU (a
 GPU when there is one) and prints its table."""
-import importlib.util
-import os.path as osp
 
 import pytest
 import torch
-from tool_runner import REPO
+from script_loader import load_script
 
 
 def load_tool():
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_gpu', osp.join(REPO, 'tools/benchmark_gpu.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('tools/benchmark_gpu.py')
 
 
 @pytest.fixture
