@@ -2,7 +2,9 @@
 need every sample's prediction or loss at an epoch end (BalanceMix's GMMs
 and re-labelling views, pseudo labels, label correction)."""
 import copy
+import logging
 import random
+import warnings
 from functools import partial
 from typing import Dict, List, Optional, Sequence
 
@@ -10,7 +12,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from mmengine import dist
+from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .hooks.hook_utils import derive_seed, sample_indices
 
@@ -22,15 +26,21 @@ class TrainingSetPass:
     set, without autograd, gathered on every rank.
 
     The dataloader is the run's ``train_dataloader`` config with a
-    non-shuffled ``DefaultSampler`` (each rank a disjoint shard), fresh
-    workers seeded per pass and, optionally, another ``pipeline`` for the
-    innermost dataset. With ``num_views`` augmented views each image is
-    loaded once and its plain image and views (``MultiView``) go through
-    the model together; on a GPU they run in the largest chunk that fits
-    (halved after a CUDA out-of-memory error). The
-    model runs in eval mode under ``torch.no_grad()``; the results are
-    summed over ranks, so every rank holds all of them. Cost per pass:
-    ``1 + num_views`` forward passes per training image, no backward.
+    non-shuffled ``DefaultSampler`` (each rank a disjoint shard),
+    persistent workers and, optionally, another ``pipeline`` for the
+    innermost dataset; each sample's random transforms are seeded by the
+    pass seed and its index (:class:`SeededSamples`), so a resumed run, and
+    any number of workers or ranks, make the same views. With ``num_views``
+    augmented views each image is loaded once and its plain image and views
+    (``MultiView``) go through the model together; on a GPU they run in the
+    largest chunk that fits (halved after a CUDA out-of-memory error). The
+    model runs in eval mode under ``torch.no_grad()``, by default as a
+    frozen TorchScript trace (``torch.jit.freeze`` +
+    ``optimize_for_inference``: batch norms folded into the convolutions),
+    traced again at every pass and checked against the eager model once; a
+    model that cannot be traced runs eagerly. The results are summed over
+    ranks, so every rank holds all of them. Cost per pass: ``1 +
+    num_views`` forward passes per training image, no backward.
 
     Args:
         pipeline (list, optional): Pipeline of the innermost training
@@ -50,6 +60,8 @@ class TrainingSetPass:
             a GPU (halved on out-of-memory), the loaded batch on the CPU.
         tensor_view_cfg (dict, optional): :func:`tensor_view_augment`
             arguments when views are made in tensor space.
+        freeze_model (bool): Run a frozen trace of the model (see above).
+            Defaults to True.
         who (str): The component named in errors.
     """
 
@@ -61,6 +73,7 @@ class TrainingSetPass:
                  num_workers: Optional[int] = None,
                  max_forward: Optional[int] = None,
                  tensor_view_cfg: Optional[dict] = None,
+                 freeze_model: bool = True,
                  who: str = 'TrainingSetPass'):
         if int(num_views) < 0:
             raise ValueError(f'{who}: num_views must be >= 0, got '
@@ -81,8 +94,10 @@ class TrainingSetPass:
         self.num_workers = num_workers
         self.max_forward = None if max_forward is None else int(max_forward)
         self.tensor_view_cfg = dict(tensor_view_cfg or {})
+        self.freeze_model = bool(freeze_model)
         self.who = who
         self._loader = None
+        self._frozen_checked = False
 
     def build_dataloader(self, runner):
         """The pass's dataloader (built once)."""
@@ -102,9 +117,7 @@ class TrainingSetPass:
             loader_cfg['batch_size'] = int(self.batch_size)
         if self.num_workers is not None:
             loader_cfg['num_workers'] = int(self.num_workers)
-        # fresh workers every pass, seeded per pass: a resumed run makes
-        # the interrupted run's views
-        loader_cfg['persistent_workers'] = False
+        loader_cfg['persistent_workers'] = False  # made persistent below
         loader_cfg['drop_last'] = False
         pipeline = copy.deepcopy(self.pipeline)
         if self.view_transforms is not None and self.num_views:
@@ -114,7 +127,17 @@ class TrainingSetPass:
         if pipeline is not None:
             loader_cfg['dataset'] = copy.deepcopy(loader_cfg['dataset'])
             set_innermost_pipeline(loader_cfg['dataset'], pipeline, self.who)
-        self._loader = Runner.build_dataloader(loader_cfg)
+        built = Runner.build_dataloader(loader_cfg)
+        # each sample seeded by (pass seed, sample): persistent workers,
+        # and the same views whatever the worker, batch or rank
+        self._loader = DataLoader(
+            SeededSamples(built.dataset),
+            batch_size=built.batch_size,
+            sampler=KeyedSampler(built.sampler),
+            num_workers=built.num_workers,
+            collate_fn=built.collate_fn,
+            pin_memory=built.pin_memory,
+            persistent_workers=built.num_workers > 0)
         return self._loader
 
     @torch.no_grad()
@@ -130,7 +153,8 @@ class TrainingSetPass:
         Args:
             runner (Runner): The training runner.
             seed (int): Seed of this pass's random views and transforms
-                (mixed with the rank here).
+                (mixed with the sample index, and with the rank for the
+                tensor-space views).
             num_samples (int): N, the training set's size.
             targets (Tensor, optional): ``(N, K)`` targets of per-label BCE
                 losses of the plain images.
@@ -150,10 +174,14 @@ class TrainingSetPass:
         sums, count = {}, torch.zeros(num_samples, dtype=torch.float32)
         was_training = model.training
         model.eval()
+        forward = None  # the pass's forward, made from its first images
+        loader = self.build_dataloader(runner)
+        if isinstance(getattr(loader, 'sampler', None), KeyedSampler):
+            loader.sampler.seed = int(seed)
         try:
-            for data in seeded(self.build_dataloader(runner), rank_seed):
-                idx, outputs = self._forward_batch(model, data, generator,
-                                                   observed)
+            for data in keeping_global_rng(loader):
+                idx, outputs, forward = self._forward_batch(
+                    model, data, generator, observed, forward)
                 if targets is not None:
                     outputs['losses'] = F.binary_cross_entropy_with_logits(
                         outputs.pop('logits'),
@@ -179,9 +207,11 @@ class TrainingSetPass:
         return dict(probs=mean['probs'], view_probs=mean.get('view_probs'),
                     losses=mean.get('losses'))
 
-    def _forward_batch(self, model, data: dict, generator, observed):
-        """One loaded batch: its sample indices and the logits / probs of
-        the plain images and the mean probs of their views."""
+    def _forward_batch(self, model, data: dict, generator, observed,
+                       forward=None):
+        """One loaded batch: its sample indices, the logits / probs of the
+        plain images and the mean probs of their views, and the forward
+        used (:meth:`inference_forward` of the first batch's images)."""
         inputs, samples = split_views(data, self.num_views, self.who)
         idx = sample_indices(samples, self.who)
         if observed is not None and 'gt_tristate' in samples[0]:
@@ -202,48 +232,125 @@ class TrainingSetPass:
                 tensor_view_augment(images, generator,
                                     **self.tensor_view_cfg)
                 for _ in range(self.num_views)])
-        logits = self._forward(model, images, num).float()
+        if forward is None:
+            forward = self.inference_forward(model, images[:min(num, 16)])
+        logits = self._forward(forward, images, num).float()
         out = dict(logits=logits[:num], probs=logits[:num].sigmoid())
         if self.num_views:
             out['view_probs'] = logits[num:].sigmoid().view(
                 self.num_views, num, -1).mean(0)
-        return idx, out
+        return idx, out, forward
 
-    def _forward(self, model, images: torch.Tensor,
+    def inference_forward(self, model, example: torch.Tensor):
+        """``model(x, mode='tensor')`` as a frozen, inference-optimised
+        TorchScript trace of the model's current weights (with
+        ``freeze_model``); the eager model when it cannot be traced or, on
+        the first pass, when the trace's logits on ``example`` differ from
+        the eager ones (a warning says so, once)."""
+        eager = partial(model, mode='tensor')
+        if not self.freeze_model:
+            return eager
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore')
+                frozen = torch.jit.optimize_for_inference(torch.jit.freeze(
+                    torch.jit.trace(_TensorMode(model).eval(), example[:2],
+                                    check_trace=False)))
+            if not self._frozen_checked:
+                self._check_frozen(frozen(example), eager(example))
+        except Exception as error:  # noqa: BLE001 - any model may fail
+            print_log(f'{self.who}: the pass runs the eager model: a frozen '
+                      f'trace of it failed ({type(error).__name__}: '
+                      f'{str(error)[:200]}). Set freeze_model=False to '
+                      'skip the attempt.', 'current', logging.WARNING)
+            self.freeze_model = False
+            return eager
+        self._frozen_checked = True
+        return frozen
+
+    def _check_frozen(self, frozen_logits, eager_logits) -> None:
+        if not isinstance(frozen_logits, torch.Tensor) or not torch.allclose(
+                frozen_logits.float(), eager_logits.float(), rtol=1e-3,
+                atol=1e-4):
+            raise ValueError('the frozen trace does not give the eager '
+                             "model's logits")
+
+    def _forward(self, forward, images: torch.Tensor,
                  num: int) -> torch.Tensor:
-        """``model(images, mode='tensor')`` in chunks of at most
-        :attr:`max_forward` images (default: all of them on a GPU; ``num``,
-        the loaded batch, on the CPU, where moderate batches run faster); a
-        CUDA out-of-memory error halves the chunk (kept for the next
-        batches)."""
+        """``forward(images)`` in chunks of at most :attr:`max_forward`
+        images (default: all of them on a GPU; ``num``, the loaded batch,
+        on the CPU, where moderate batches run faster); a CUDA out-of-memory
+        error halves the chunk (kept for the next batches)."""
         while True:
             step = self.max_forward or (
                 num if images.device.type == 'cpu' else images.size(0))
             try:
                 return torch.cat([
-                    model(images[s:s + step], mode='tensor')
+                    forward(images[s:s + step])
                     for s in range(0, images.size(0), step)
                 ])
-            except torch.cuda.OutOfMemoryError:
-                if step == 1:
+            except RuntimeError as error:
+                # a TorchScript module reports it as a plain RuntimeError
+                if step == 1 or not (
+                        isinstance(error, torch.cuda.OutOfMemoryError)
+                        or 'out of memory' in str(error)):
                     raise
                 self.max_forward = max(1, step // 2)
                 torch.cuda.empty_cache()
 
 
-def seeded(loader, seed: int):
-    """Iterate ``loader`` with its random transforms seeded by ``seed``: the
-    (non-persistent) workers get a ``worker_init_fn`` from ``seed``; without
-    workers the global ``random`` / ``numpy`` / ``torch`` generators are
-    seeded for the pass and restored after it, so the training randomness
-    is not disturbed."""
-    if getattr(loader, 'num_workers', 0) > 0:
-        loader.worker_init_fn = partial(_seed_worker, seed=seed)
-        yield from loader
-        return
+class _TensorMode(torch.nn.Module):
+    """``model(x, mode='tensor')`` as a module with a one-tensor forward,
+    for ``torch.jit.trace``."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, inputs):
+        return self.model(inputs, mode='tensor')
+
+
+class SeededSamples(Dataset):
+    """``dataset`` indexed by ``(seed, index)`` keys: sample ``index``
+    loaded with the global ``random`` / ``numpy`` / ``torch`` generators
+    seeded by ``derive_seed(seed, index)``, so its random transforms depend
+    on the pass seed and the sample only."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key):
+        seed, index = key
+        _seed_everything(derive_seed(seed, index))
+        return self.dataset[index]
+
+
+class KeyedSampler(Sampler):
+    """The indices of ``sampler`` as ``(seed, index)`` keys of
+    :class:`SeededSamples`. ``seed`` is set in the main process before each
+    pass; persistent workers receive it with the keys."""
+
+    def __init__(self, sampler):
+        self.sampler = sampler
+        self.seed = 0
+
+    def __iter__(self):
+        return ((self.seed, index) for index in self.sampler)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+
+def keeping_global_rng(loader):
+    """Iterate ``loader``, then restore the global ``random`` / ``numpy`` /
+    ``torch`` generators: samples seeded in the main process (no workers)
+    do not disturb the training's randomness."""
     states = (random.getstate(), np.random.get_state(),
               torch.get_rng_state())
-    _seed_everything(seed)
     try:
         yield from loader
     finally:
@@ -255,11 +362,9 @@ def seeded(loader, seed: int):
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def _seed_worker(worker_id: int, seed: int) -> None:
-    _seed_everything(seed + 7919 * (worker_id + 1))
+    # the CPU generator only: torch.manual_seed also queues a (costly)
+    # lazy CUDA seeding, and data transforms draw on the CPU
+    torch.default_generator.manual_seed(seed % 2**64)
 
 
 def split_views(data: dict, num_views: int, who: str):

@@ -70,8 +70,9 @@ class LabelRefinementHook(StatefulHook):
         view_transforms (list, optional): Transforms of each view, e.g.
             RandAugment (the paper); views in tensor space when None.
         num_views (int): Views of Eq. (9). Defaults to 2.
-        pass_batch_size, pass_num_workers, max_forward (int, optional):
-            :class:`~mlimb_mm.engine.TrainingSetPass` settings.
+        pass_batch_size, pass_num_workers, max_forward (int, optional),
+            pass_freeze_model (bool): :class:`~mlimb_mm.engine.TrainingSetPass`
+            settings (``freeze_model`` for the last; defaults to True).
         view_max_shift, view_min_scale, view_flip: tensor-space views
             (:func:`~mlimb_mm.engine.tensor_view_augment`).
         gmm_cfg (dict, optional): ``fit_label_gmms`` arguments; the
@@ -96,6 +97,7 @@ class LabelRefinementHook(StatefulHook):
                  pass_batch_size: Optional[int] = None,
                  pass_num_workers: Optional[int] = None,
                  max_forward: Optional[int] = None,
+                 pass_freeze_model: bool = True,
                  view_max_shift: float = 0.125,
                  view_min_scale: float = 0.8,
                  view_flip: bool = True,
@@ -123,6 +125,7 @@ class LabelRefinementHook(StatefulHook):
             batch_size=pass_batch_size,
             num_workers=pass_num_workers,
             max_forward=max_forward,
+            freeze_model=pass_freeze_model,
             tensor_view_cfg=dict(max_shift=float(view_max_shift),
                                  min_scale=float(view_min_scale),
                                  flip=bool(view_flip)),

@@ -62,7 +62,8 @@ class PseudoLabelHook(StatefulHook):
         field (str): Label-store field. Defaults to ``'targets'``.
         pass_pipeline (list, optional): Pipeline of the pass (the training
             pipeline when None); ``pass_batch_size``, ``pass_num_workers``,
-            ``max_forward``: ``TrainingSetPass`` settings.
+            ``max_forward``, ``pass_freeze_model`` (its ``freeze_model``):
+            ``TrainingSetPass`` settings.
         threshold (float): A pseudo label counts as positive from it (the
             accuracy of the history). Defaults to 0.5.
         group_thresholds (tuple): ``(low, high)`` training counts of the
@@ -85,6 +86,7 @@ class PseudoLabelHook(StatefulHook):
                  pass_batch_size: Optional[int] = None,
                  pass_num_workers: Optional[int] = None,
                  max_forward: Optional[int] = None,
+                 pass_freeze_model: bool = True,
                  threshold: float = 0.5,
                  group_thresholds: Tuple[int, int] = (20, 100),
                  set_loss_epoch: bool = True,
@@ -106,7 +108,8 @@ class PseudoLabelHook(StatefulHook):
         self.training_set_pass = TrainingSetPass(
             pipeline=pass_pipeline, batch_size=pass_batch_size,
             num_workers=pass_num_workers, max_forward=max_forward,
-            who=who) if source == 'pass' else None
+            freeze_model=pass_freeze_model, who=who) \
+            if source == 'pass' else None
         self.history: List[dict] = []
         self.initialized = False
         self._seed: Optional[int] = None
