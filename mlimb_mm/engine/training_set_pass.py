@@ -261,8 +261,9 @@ class TrainingSetPass:
         except Exception as error:  # noqa: BLE001 - any model may fail
             print_log(f'{self.who}: the pass runs the eager model: a frozen '
                       f'trace of it failed ({type(error).__name__}: '
-                      f'{str(error)[:200]}). Set freeze_model=False to '
-                      'skip the attempt.', 'current', logging.WARNING)
+                      f'{str(error)[:200]}). freeze_model=False '
+                      '(pass_freeze_model=False in the hooks) skips the '
+                      'attempt.', 'current', logging.WARNING)
             self.freeze_model = False
             return eager
         self._frozen_checked = True
