@@ -428,7 +428,7 @@ def embedded_weights(method):
     return sorted(set(found))
 
 
-def ensure_pretrained(methods, threads=None, interval=PROGRESS_INTERVAL):
+def ensure_pretrained(methods, interval=PROGRESS_INTERVAL):
     """Build the ``embedded://`` backbones the methods start from, once,
     before the runs (cached by mlimb_mm.utils.embedded_weights; the printed
     digits backbone takes about 3 minutes)."""
@@ -438,7 +438,7 @@ def ensure_pretrained(methods, threads=None, interval=PROGRESS_INTERVAL):
     for name in names:
         progress = Progress(f'pretrain {name}',
                             max_epochs(embedded_config(name)), interval)
-        ensure_embedded(name, on_line=progress.feed, threads=threads)
+        ensure_embedded(name, on_line=progress.feed)
     return names
 
 
@@ -515,7 +515,7 @@ def run_benchmark(args):
     runs.sort(key=lambda run: not refining[run[0]])
     threads = max((os.cpu_count() or 1) // args.jobs, 1) \
         if args.jobs > 1 else None
-    ensure_pretrained(args.methods, threads, args.progress_interval)
+    ensure_pretrained(args.methods, args.progress_interval)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         metrics = list(
             pool.map(lambda run: train(*run, args, threads), runs))

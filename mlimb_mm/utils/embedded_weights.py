@@ -22,7 +22,10 @@ load reads them from there. The cache is ``$MLIMB_MM_HOME`` (default
 ``DIGEST`` hashes the resolved pre-training config, so changing it builds
 new weights instead of reusing stale ones. A file lock makes several
 processes (the ranks of a distributed run, parallel benchmark runs) build a
-checkpoint once: the first builds, the others wait and then load it.
+checkpoint once: the first builds, the others wait and then load it. The
+pre-training runs with :data:`BUILD_THREADS` torch threads whoever asks:
+the thread count changes the order of the float sums, so weights built
+with another count differ, and so do the runs that start from them.
 """
 import contextlib
 import hashlib
@@ -61,6 +64,9 @@ EMBEDDED_MODELS = {
         about='the digits ResNet-18 on printed coloured digits, about 5 '
         'minutes on 2 CPU cores'),
 }
+#: torch threads of every pre-training (the same weights on every machine
+#: of a kind, from ``tools/train.py`` as from the benchmark tool)
+BUILD_THREADS = 1
 #: variables of a distributed launcher that must not reach the builder
 _LAUNCHER_VARIABLES = ('RANK', 'LOCAL_RANK', 'WORLD_SIZE', 'LOCAL_WORLD_SIZE',
                        'MASTER_ADDR', 'MASTER_PORT', 'GROUP_RANK',
@@ -222,7 +228,7 @@ def export_weights(checkpoint: str, out: str, meta: dict) -> None:
 
 def ensure_embedded(name: str,
                     on_line: Optional[Callable[[str], None]] = None,
-                    threads: Optional[int] = None) -> str:
+                    threads: int = BUILD_THREADS) -> str:
     """The cached checkpoint of ``embedded://NAME``, built first when it is
     missing (once across processes).
 
@@ -230,7 +236,8 @@ def ensure_embedded(name: str,
         name (str): A key of :data:`EMBEDDED_MODELS`.
         on_line (callable, optional): Receives every output line of the
             pre-training; default: print it, prefixed with the name.
-        threads (int, optional): torch threads of the pre-training.
+        threads (int): torch threads of the pre-training. Defaults to
+            :data:`BUILD_THREADS`, which makes the cached weights.
 
     Returns:
         str: The path of the weights file.

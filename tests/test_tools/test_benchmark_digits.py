@@ -161,9 +161,9 @@ def test_methods_must_belong_to_the_dataset(capsys):
 def test_only_configs_with_embedded_backbones_are_pretrained(monkeypatch):
     import mlimb_mm.utils.embedded_weights as ew
     built = []
-    monkeypatch.setattr(
-        ew, 'ensure_embedded',
-        lambda name, on_line=None, threads=None: built.append(name))
+    # built with the cache's own thread count, not the runs' (--jobs)
+    monkeypatch.setattr(ew, 'ensure_embedded',
+                        lambda name, on_line=None: built.append(name))
     assert benchmark_digits.embedded_weights('noisy_bce') == [
         'resnet18_printed_digits']
     assert benchmark_digits.embedded_weights('bce') == []

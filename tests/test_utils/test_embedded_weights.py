@@ -55,6 +55,20 @@ def fake_pretraining(calls, delay=0.):
     return train
 
 
+def test_weights_are_built_with_one_thread_count(monkeypatch, home):
+    """Whoever asks, the pre-training runs with BUILD_THREADS threads: the
+    thread count changes the float sums and so the cached weights."""
+    threads = []
+
+    def train(config, work_dir, log_file, on_line, threads_=None):
+        threads.append(threads_)
+        return fake_pretraining([])(config, work_dir, log_file, on_line)
+
+    monkeypatch.setattr(ew, 'train_embedded', train)
+    ew.ensure_embedded('resnet18_printed_digits', on_line=lambda line: None)
+    assert threads == [ew.BUILD_THREADS] == [1]
+
+
 def test_the_scheme_is_registered():
     loader = CheckpointLoader._get_checkpoint_loader(
         'embedded://resnet18_printed_digits')
