@@ -36,9 +36,10 @@ class TrainingSetPass:
     largest chunk that fits (halved after a CUDA out-of-memory error). The
     model runs in eval mode under ``torch.no_grad()``, by default as a
     frozen TorchScript trace (``torch.jit.freeze`` +
-    ``optimize_for_inference``: batch norms folded into the convolutions),
-    traced again at every pass and checked against the eager model once; a
-    model that cannot be traced runs eagerly. The results are summed over
+    ``optimize_for_inference``: batch norms folded into the convolutions)
+    of the current weights, made from one trace kept while it holds the
+    model's tensors and checked against the eager model once; a model that
+    cannot be traced runs eagerly. The results are summed over
     ranks, so every rank holds all of them. Cost per pass: ``1 +
     num_views`` forward passes per training image, no backward.
 
@@ -98,6 +99,7 @@ class TrainingSetPass:
         self.who = who
         self._loader = None
         self._frozen_checked = False
+        self._traced = None  # (model key, trace) reused by later passes
 
     def build_dataloader(self, runner):
         """The pass's dataloader (built once)."""
@@ -253,9 +255,8 @@ class TrainingSetPass:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter('ignore')
-                frozen = torch.jit.optimize_for_inference(torch.jit.freeze(
-                    torch.jit.trace(_TensorMode(model).eval(), example[:2],
-                                    check_trace=False)))
+                frozen = torch.jit.optimize_for_inference(
+                    torch.jit.freeze(self._trace_of(model, example)))
             if not self._frozen_checked:
                 self._check_frozen(frozen(example), eager(example))
         except Exception as error:  # noqa: BLE001 - any model may fail
@@ -268,6 +269,22 @@ class TrainingSetPass:
             return eager
         self._frozen_checked = True
         return frozen
+
+    def _trace_of(self, model, example: torch.Tensor):
+        """A TorchScript trace of ``model(x, mode='tensor')`` in eval mode,
+        kept from pass to pass while it still holds the model's own
+        parameter and buffer tensors (a trace shares them, so freezing it
+        again bakes in the current weights)."""
+        key = (id(model), tuple(example.shape[1:]), example.dtype,
+               example.device)
+        cached = self._traced
+        if cached is not None and cached[0] == key and _shares_tensors(
+                cached[1], model):
+            return cached[1]
+        traced = torch.jit.trace(_TensorMode(model).eval(), example[:2],
+                                 check_trace=False)
+        self._traced = (key, traced)
+        return traced
 
     def _check_frozen(self, frozen_logits, eager_logits) -> None:
         if not isinstance(frozen_logits, torch.Tensor) or not torch.allclose(
@@ -298,6 +315,14 @@ class TrainingSetPass:
                     raise
                 self.max_forward = max(1, step // 2)
                 torch.cuda.empty_cache()
+
+
+def _shares_tensors(traced, model) -> bool:
+    """Whether every parameter and buffer of ``traced`` is a tensor of
+    ``model`` (same storage)."""
+    own = {t.data_ptr() for t in (*model.parameters(), *model.buffers())}
+    return all(t.data_ptr() in own
+               for t in (*traced.parameters(), *traced.buffers()))
 
 
 class _TensorMode(torch.nn.Module):

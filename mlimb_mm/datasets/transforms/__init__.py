@@ -1,3 +1,8 @@
+from .auto_augment import (FAST_SIMPLE_INCREASING, FastAutoContrast,
+                           FastEqualize)
 from .formatting import PackMultiLabelInputs
 
-__all__ = ['PackMultiLabelInputs']
+__all__ = [
+    'PackMultiLabelInputs', 'FastAutoContrast', 'FastEqualize',
+    'FAST_SIMPLE_INCREASING'
+]
