@@ -62,13 +62,24 @@ def equalize(img: np.ndarray) -> np.ndarray:
     return apply_luts(img, luts).astype(img.dtype)
 
 
-def _is_uint8_rgb(img) -> bool:
-    return isinstance(img, np.ndarray) and img.dtype == np.uint8 and \
-        img.ndim == 3 and img.shape[-1] == 3
+class _Uint8RGBFastPath:
+    """``transform`` by :attr:`fast_function` on uint8 RGB images, by the
+    mmpretrain parent class otherwise (same random draw either way)."""
+    fast_function = None
+
+    def transform(self, results):
+        img = results.get('img')
+        if not (isinstance(img, np.ndarray) and img.dtype == np.uint8
+                and img.ndim == 3 and img.shape[-1] == 3):
+            return super().transform(results)
+        if self.random_disable():
+            return results
+        results['img'] = self.fast_function(img)
+        return results
 
 
 @TRANSFORMS.register_module()
-class FastAutoContrast(AutoContrast):
+class FastAutoContrast(_Uint8RGBFastPath, AutoContrast):
     """:class:`mmpretrain.datasets.AutoContrast` computed by
     :func:`auto_contrast` on uint8 RGB images (mmcv's otherwise).
 
@@ -76,18 +87,11 @@ class FastAutoContrast(AutoContrast):
         prob (float): The probability of the transform. Defaults to 0.5.
         **kwargs: Other arguments of ``BaseAugTransform``.
     """
-
-    def transform(self, results):
-        if not _is_uint8_rgb(results.get('img')):
-            return super().transform(results)
-        if self.random_disable():
-            return results
-        results['img'] = auto_contrast(results['img'])
-        return results
+    fast_function = staticmethod(auto_contrast)
 
 
 @TRANSFORMS.register_module()
-class FastEqualize(Equalize):
+class FastEqualize(_Uint8RGBFastPath, Equalize):
     """:class:`mmpretrain.datasets.Equalize` computed by :func:`equalize`
     on uint8 RGB images (mmcv's otherwise).
 
@@ -95,11 +99,4 @@ class FastEqualize(Equalize):
         prob (float): The probability of the transform. Defaults to 0.5.
         **kwargs: Other arguments of ``BaseAugTransform``.
     """
-
-    def transform(self, results):
-        if not _is_uint8_rgb(results.get('img')):
-            return super().transform(results)
-        if self.random_disable():
-            return results
-        results['img'] = equalize(results['img'])
-        return results
+    fast_function = staticmethod(equalize)
