@@ -8,7 +8,9 @@ test metrics per training set.
 
 Each (method, seed) is a plain ``tools/train.py`` run of the method's config
 (so what is measured here is what users run); a method name maps to the
-config of the chosen ``--dataset`` (:data:`DATASETS`). While the runs train,
+config of the chosen ``--dataset`` (:data:`DATASETS`); methods whose
+resolved configs are identical (``pal30_full`` and ``pal60_full``) are
+trained once and reported under each name. While the runs train,
 a progress line per run is printed periodically (its epoch, the time left
 estimated from the time so far, and each validation mAP). The final
 evaluation of each run is read from its ``vis_data/scalars.json``. The table
@@ -23,6 +25,7 @@ it is missing it is pre-trained once before the runs start.
 """
 import argparse
 import contextlib
+import functools
 import glob
 import json
 import os
@@ -192,7 +195,8 @@ def parse_args(argv=None):
     parser.add_argument(
         '--reuse', action='store_true',
         help='keep the results of runs that finished before (their '
-        'WORK_DIR/METHOD_seedN.json) instead of training them again')
+        'WORK_DIR/METHOD_seedN.json, or that of a method with the same '
+        'resolved config) instead of training them again')
     parser.add_argument(
         '--jobs', type=int, default=min(os.cpu_count() or 1, 4),
         help='runs at the same time (default: one per core, at most 4); '
@@ -204,7 +208,7 @@ def parse_args(argv=None):
         help='passed on to the tools/train.py --cfg-options of every run, '
         'e.g. train_dataloader.dataset.rho=0.2 for 20%% noise with the '
         'noisy_* methods; give such runs their own --work-dir, since '
-        '--reuse matches runs by method and seed only')
+        '--reuse matches runs by config file and seed only')
     args = parser.parse_args(argv)
     malformed = [opt for opt in args.cfg_options if '=' not in opt]
     if malformed:
@@ -277,12 +281,42 @@ def final_metrics(work_dir):
     return metrics
 
 
+def finished_run(method, seed, work_dir):
+    """The result file of a finished run of the method's config and seed in
+    ``work_dir``: its own, or that of a method with the same config."""
+    suffix = f'_seed{seed}.json'
+    own = osp.join(work_dir, method + suffix)
+    if osp.exists(own):
+        return own
+    for path in sorted(glob.glob(osp.join(work_dir, '*' + suffix))):
+        other = osp.basename(path)[:-len(suffix)]
+        if other in METHODS and config_key(other) == config_key(method):
+            return path
+    return None
+
+
+def record_same_run(method, seed, metrics, run_method, work_dir):
+    """Write the result of ``run_method``'s run (same config) under
+    ``method``'s name, marked ``same_run_as``."""
+    metrics = dict(metrics, same_run_as=metrics.get('same_run_as', run_method))
+    with open(osp.join(work_dir, f'{method}_seed{seed}.json'), 'w') as f:
+        json.dump(metrics, f)
+    print(f'[{method} seed {seed}] the run of {metrics["same_run_as"]} '
+          '(same config)', flush=True)
+    return metrics
+
+
 def train(method, seed, args, threads=None):
     work_dir = osp.join(args.work_dir, f'{method}_seed{seed}')
     done = work_dir + '.json'
-    if args.reuse and osp.exists(done):
-        with open(done) as f:
+    found = finished_run(method, seed, args.work_dir) if args.reuse else None
+    if found:
+        with open(found) as f:
             metrics = json.load(f)
+        if found != done:
+            return record_same_run(method, seed, metrics,
+                                   osp.basename(found)[:-len('.json')]
+                                   .rsplit('_seed', 1)[0], args.work_dir)
         print(f'[{method} seed {seed}] reused {done}', flush=True)
         return metrics
     options = [f'randomness.seed={seed}']
@@ -358,14 +392,36 @@ class Progress:
         return text
 
 
+@functools.lru_cache(maxsize=None)
+def load_config(config):
+    """The resolved config of ``config`` (a path under the repository),
+    loaded once per benchmark."""
+    from mmengine.config import Config
+    return Config.fromfile(osp.join(REPO, config))
+
+
+def config_key(method):
+    """The method's resolved config as text: methods with the same key
+    (``pal30_full``, ``pal60_full`` and ``spl_full``) train the same run."""
+    return json.dumps(load_config(METHODS[method]).to_dict(),
+                      sort_keys=True, default=repr)
+
+
+def same_runs(methods):
+    """``{method: the first of methods with its config}``: one run serves
+    every method of a group, under each method's name."""
+    first = {}
+    return {method: first.setdefault(config_key(method), method)
+            for method in methods}
+
+
 def max_epochs(config, options=()):
     """``train_cfg.max_epochs`` of a config after ``--cfg-options`` pairs."""
     for option in reversed(list(options)):
         key, _, value = option.partition('=')
         if key == 'train_cfg.max_epochs':
             return int(value)
-    from mmengine.config import Config
-    return int(Config.fromfile(osp.join(REPO, config)).train_cfg.max_epochs)
+    return int(load_config(config).train_cfg.max_epochs)
 
 
 def run_train(config, work_dir, log_path, name, threads=None, extra=(),
@@ -400,16 +456,14 @@ def run_train(config, work_dir, log_path, name, threads=None, extra=(),
 def refines_labels(method):
     """Whether the method's config runs a label-refinement pass after every
     post-warm-up epoch (a ``LabelRefinementHook``)."""
-    from mmengine.config import Config
-    cfg = Config.fromfile(osp.join(REPO, METHODS[method]))
+    cfg = load_config(METHODS[method])
     return any(hook['type'] == 'LabelRefinementHook'
                for hook in cfg.get('custom_hooks', []))
 
 
 def embedded_weights(method):
     """The ``embedded://`` checkpoints the method's config starts from."""
-    from mmengine.config import Config
-    cfg = Config.fromfile(osp.join(REPO, METHODS[method]))
+    cfg = load_config(METHODS[method])
     found = []
 
     def visit(node):
@@ -508,7 +562,10 @@ def main(argv=None):
 
 def run_benchmark(args):
     os.makedirs(args.work_dir, exist_ok=True)
-    runs = [(method, seed) for method in args.methods for seed in args.seeds]
+    # methods with the same resolved config share one run per seed
+    run_of = same_runs(args.methods)
+    runs = [(method, seed) for method in args.methods for seed in args.seeds
+            if run_of[method] == method]
     # longest first, so that parallel jobs end together: the runs with
     # BalanceMix's refinement pass take about twice as long as the others
     refining = {method: refines_labels(method) for method in args.methods}
@@ -519,9 +576,16 @@ def run_benchmark(args):
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         metrics = list(
             pool.map(lambda run: train(*run, args, threads), runs))
-    results = {method: [] for method in args.methods}
-    for (method, _), run_metrics in zip(runs, metrics):
-        results[method].append(run_metrics)
+    metrics = dict(zip(runs, metrics))
+    results = {
+        method: [
+            metrics[method, seed] if run_of[method] == method else
+            record_same_run(method, seed, metrics[run_of[method], seed],
+                            run_of[method], args.work_dir)
+            for seed in args.seeds
+        ]
+        for method in args.methods
+    }
     table = '\n\n'.join(
         format_table(rows, args.seeds, setting, args.cfg_options)
         for setting, rows in split_by_setting(

@@ -257,3 +257,46 @@ def test_final_metrics_keep_the_prefix_of_a_second_metric(tmp_path):
     table = benchmark_digits.format_table(
         {'bce': [dict(metrics, minutes=1.)]}, [0], 'a setting')
     assert 'F1 least-5' in table and 'R least-5' not in table
+
+
+def test_methods_with_one_config_share_one_run(monkeypatch, tmp_path):
+    trained = []
+
+    def fake_run_train(config, work_dir, log_path, name, threads=None,
+                       extra=(), on_line=None):
+        trained.append(osp.basename(work_dir))
+
+    monkeypatch.setattr(benchmark_digits, 'run_train', fake_run_train)
+    monkeypatch.setattr(benchmark_digits, 'final_metrics', fake_metrics)
+    monkeypatch.setattr(benchmark_digits, 'ensure_pretrained',
+                        lambda *args: None)
+    argv = ['--dataset', 'cocolike', '--jobs', '1', '--seeds', '0', '1',
+            '--work-dir', str(tmp_path), '--methods']
+    results = benchmark_digits.main(
+        argv + ['pal30_full', 'pal30_an', 'pal60_full'])
+    # pal30_full only names pal60_full's config; pal30_an has its own
+    assert sorted(trained) == [
+        'pal30_an_seed0', 'pal30_an_seed1', 'pal30_full_seed0',
+        'pal30_full_seed1'
+    ]
+    assert results['pal60_full'] == [
+        dict(run, same_run_as='pal30_full') for run in results['pal30_full']
+    ]
+    shared = json.loads((tmp_path / 'pal60_full_seed1.json').read_text())
+    assert shared['same_run_as'] == 'pal30_full'
+    # --reuse finds the shared run under another name of the same config,
+    # and never a run of another config
+    trained.clear()
+    results = benchmark_digits.main(argv + ['spl_full', 'spl_an', '--reuse'])
+    assert sorted(trained) == ['spl_an_seed0', 'spl_an_seed1']
+    assert results['spl_full'][1]['same_run_as'] == 'pal30_full'
+    assert (tmp_path / 'spl_full_seed0.json').exists()
+
+
+def test_same_runs_compares_resolved_configs():
+    with benchmark_digits.dataset_methods('cocolike'):
+        run_of = benchmark_digits.same_runs(
+            ['pal60_full', 'pal30_full', 'spl_full', 'pal30_an', 'pal60_an'])
+    assert run_of == dict(pal60_full='pal60_full', pal30_full='pal60_full',
+                          spl_full='pal60_full', pal30_an='pal30_an',
+                          pal60_an='pal60_an')
