@@ -282,16 +282,16 @@ def final_metrics(work_dir):
 
 
 def finished_run(method, seed, work_dir):
-    """The result file of a finished run of the method's config and seed in
-    ``work_dir``: its own, or that of a method with the same config."""
+    """The method whose finished run of ``method``'s config and seed has its
+    result in ``work_dir``: ``method`` itself, or one with the same config
+    (None when there is none)."""
     suffix = f'_seed{seed}.json'
-    own = osp.join(work_dir, method + suffix)
-    if osp.exists(own):
-        return own
+    if osp.exists(osp.join(work_dir, method + suffix)):
+        return method
     for path in sorted(glob.glob(osp.join(work_dir, '*' + suffix))):
         other = osp.basename(path)[:-len(suffix)]
         if other in METHODS and config_key(other) == config_key(method):
-            return path
+            return other
     return None
 
 
@@ -311,12 +311,11 @@ def train(method, seed, args, threads=None):
     done = work_dir + '.json'
     found = finished_run(method, seed, args.work_dir) if args.reuse else None
     if found:
-        with open(found) as f:
+        with open(osp.join(args.work_dir, f'{found}_seed{seed}.json')) as f:
             metrics = json.load(f)
-        if found != done:
-            return record_same_run(method, seed, metrics,
-                                   osp.basename(found)[:-len('.json')]
-                                   .rsplit('_seed', 1)[0], args.work_dir)
+        if found != method:
+            return record_same_run(method, seed, metrics, found,
+                                   args.work_dir)
         print(f'[{method} seed {seed}] reused {done}', flush=True)
         return metrics
     options = [f'randomness.seed={seed}']

@@ -1,12 +1,16 @@
-import json
+import os.path as osp
+import sys
 
 import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
 
-from script_loader import load_script
+from script_loader import REPO, load_script
 
+# the tool takes its table cells from its sibling pseudo_label_quality.py,
+# as when it runs from tools/analysis_tools
+sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
 tool = load_script('tools/analysis_tools/refined_label_breakdown.py')
 
 
@@ -59,7 +63,8 @@ def test_tables_give_mean_and_std_over_runs(monkeypatch, capsys):
     other[0, 0] = 0  # run 2 sets the first true positive to 0
     runs = {'a': (observed, clean, targets, weights, [1, 1]),
             'b': (observed, clean, other, weights, [1, 1])}
-    monkeypatch.setattr(tool, 'load_run', lambda work_dir, ckpt: runs[work_dir])
+    monkeypatch.setattr(tool, 'load_run',
+                        lambda work_dir, ckpt: runs[work_dir])
     tool.main(['a', 'b'])
     out = capsys.readouterr().out
     # class counts (clean positives) 2 and 3 with thresholds (1, 1): both

@@ -21,6 +21,7 @@ import json
 import os.path as osp
 
 import numpy as np
+from pseudo_label_quality import format_value
 
 #: the kinds of observed label: (name, observed value, clean value)
 KINDS = [('true positive', 1, 1), ('wrong positive', 1, 0),
@@ -119,7 +120,7 @@ def format_tables(tables) -> str:
              '| --- | --- | --- | --- | --- | --- |']
     for group in tables[0]:
         for kind, _, _ in KINDS:
-            cells = [_cell([t[group][kind][key] for t in tables])
+            cells = [format_value([t[group][kind][key] for t in tables])
                      for key in ('as_1', 'as_0', 'down_weighted')]
             count = tables[0][group][kind]['count']
             lines.append(f'| {group} | {kind} | {count} | ' +
@@ -128,20 +129,11 @@ def format_tables(tables) -> str:
               'observed / clean | observed precision |',
               '| --- | --- | --- | --- | --- |']
     for group in tables[0]:
-        cells = [_cell([t[group]['positives'][key] for t in tables])
+        cells = [format_value([t[group]['positives'][key] for t in tables])
                  for key in ('recall', 'precision', 'observed_recall',
                              'observed_precision')]
         lines.append(f'| {group} | ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
-
-
-def _cell(values):
-    defined = np.asarray([v for v in values if v is not None], float)
-    if defined.size == 0:
-        return '-'
-    if defined.size == 1:
-        return f'{defined[0]:.3f}'
-    return f'{defined.mean():.3f} ± {defined.std():.3f}'
 
 
 def main(argv=None):
