@@ -9,7 +9,9 @@ from mmpretrain.registry import MODELS
 
 import mlimb_mm  # noqa: F401
 from mlimb_mm.models.losses import DynamicPartialLoss
-from mlimb_mm.models.utils.partial_labels import (dynamic_coefficient,
+from mlimb_mm.models.utils.partial_labels import (batch_balance,
+                                                  dynamic_coefficient,
+                                                  dynamic_partial_terms,
                                                   initial_pseudo_labels,
                                                   merge_predictions,
                                                   num_picked, pick_unknown,
@@ -483,3 +485,41 @@ def test_plm_masks_through_the_head_give_zero_gradient():
     head._get_loss(logits, samples)['loss'].backward()
     assert torch.all(logits.grad[:, [0, 2]] == 0)
     assert torch.all(logits.grad[:, [1, 3, 4, 5]].abs().sum(0) > 0)
+
+
+@pytest.mark.parametrize('balance_pseudo', [True, False])
+def test_pseudo_term_minimiser_and_the_loop_it_drives(balance_pseudo):
+    """Where the picked unknown label's term is minimal, by hand: setting
+    its gradient ``-a y (1 - s) + b (1 - y) s`` to 0 gives
+    ``s* = a y / (a y + b (1 - y))``, with ``a, b = alpha, beta`` (or 1, 1
+    with ``balance_pseudo=False``). A sparse batch has ``P / T < gamma``,
+    so ``alpha = 0.95``, ``beta = 0.05``: pseudo labels that follow
+    ``s*`` epoch after epoch climb from 0.5 towards 1 (0.95, then 0.997),
+    whatever the image; without alpha / beta on them they stay put."""
+    tristate = torch.tensor([[0, -1]], dtype=torch.int8)
+    alpha, beta = batch_balance(tristate, gamma=0.05)
+    assert (alpha, beta) == pytest.approx((0.95, 0.05))
+    a, b = (alpha, beta) if balance_pseudo else (1., 1.)
+
+    def gradient(pseudo, logit):
+        logits = torch.tensor([[0., logit]], dtype=torch.float64,
+                              requires_grad=True)
+        terms = dynamic_partial_terms(
+            logits, torch.tensor([[0., pseudo]]), tristate,
+            tristate == -1, alpha, beta, d=1., p=None,
+            balance_pseudo=balance_pseudo)
+        terms.sum().backward()
+        return logits.grad[0, 1].item()
+
+    pseudo = 0.5
+    for _ in range(3):
+        best = a * pseudo / (a * pseudo + b * (1 - pseudo))
+        logit = math.log(best / (1 - best))
+        assert gradient(pseudo, logit) == pytest.approx(0., abs=1e-7)
+        assert gradient(pseudo, logit - .01) < 0 < gradient(
+            pseudo, logit + .01)
+        pseudo = best
+    if balance_pseudo:
+        assert pseudo > 0.9998
+    else:
+        assert pseudo == 0.5
