@@ -73,3 +73,37 @@ def test_plm_configs_report_several_least_frequent_k(path, least):
     prefixes = [m.get('prefix', 'multi-label') for m in prf]
     assert len(set(prefixes)) == len(prefixes)
     assert cfg.test_evaluator == cfg.val_evaluator
+
+
+def training_iterations(path, datasets):
+    """Iterations of a whole run of an embedded config: its sampler's
+    epoch over its (built) training set, in batches, times the epochs."""
+    from mmpretrain.registry import DATA_SAMPLERS, DATASETS
+    cfg = Config.fromfile(osp.join(REPO, path))
+    loader = cfg.train_dataloader
+    key = repr(loader.dataset)
+    if key not in datasets:
+        datasets[key] = DATASETS.build(loader.dataset)
+    sampler = DATA_SAMPLERS.build(
+        dict(dict(seed=0, **loader.sampler), dataset=datasets[key]))
+    return -(-len(sampler) // loader.batch_size) * cfg.train_cfg.max_epochs
+
+
+@pytest.mark.parametrize('baseline,rows', [
+    ('configs/comic/resnet18_cocolike_plt_bce.py',
+     'configs/comic/resnet18_cocolike_plt_*.py'),
+    ('configs/db_loss/resnet18_cocolike_mlt_bce.py',
+     'configs/db_loss/resnet18_cocolike_mlt_*.py'),
+    ('configs/plm/resnet18_cocolike_mlt_bce.py',
+     'configs/plm/resnet18_cocolike_mlt_*.py'),
+])
+def test_rows_of_an_embedded_table_train_as_long_as_its_baseline(
+        baseline, rows):
+    """A re-sampling row (class-aware, undersampling, COMIC's three streams)
+    sets its epoch length or epochs so that the run takes as many
+    iterations as the table's BCE row, within 3%."""
+    datasets = {}
+    expected = training_iterations(baseline, datasets)
+    for path in sorted(glob.glob(osp.join(REPO, rows))):
+        got = training_iterations(osp.relpath(path, REPO), datasets)
+        assert abs(got - expected) <= 0.03 * expected, (path, got, expected)
