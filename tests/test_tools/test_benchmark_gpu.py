@@ -36,6 +36,9 @@ def test_benchmark_reports_every_method(capsys, one_thread):
     out = capsys.readouterr().out
     assert '| BCE | 32 | 4 |' in out and '| COMIC separate | 32 | 4 |' in out
     assert out.count('\n| ') == 2 + len(tool.METHODS)
+    ratio = rows['pseudo_labels']['step_ms'] / rows['an']['step_ms']
+    assert rows['pseudo_labels']['an_ratio'] == pytest.approx(ratio)
+    assert f'pseudo labels / AN-BCE step: {ratio:.2f}' in out
 
 
 def test_config_sizes_and_arguments():
@@ -44,7 +47,8 @@ def test_config_sizes_and_arguments():
                                    workers=0, amp=False)
     device = torch.device('cpu')
     expected = dict(bce=(224, 32), plm=(224, 25), balancemix=(448, 128),
-                    pseudo_labels=(448, 16), comic_separate=(224, 32))
+                    an=(448, 16), pseudo_labels=(448, 16),
+                    comic_separate=(224, 32))
     for method, (size, batch) in expected.items():
         cfg, got_size, got_batch = tool.method_cfg(method, args, '/tmp',
                                                    device)
