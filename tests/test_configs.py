@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from mmpretrain.registry import MODELS, TRANSFORMS
+from mmpretrain.registry import DATA_SAMPLERS, DATASETS, MODELS, TRANSFORMS
 
 import mlimb_mm  # noqa: F401
 
@@ -78,7 +78,6 @@ def test_plm_configs_report_several_least_frequent_k(path, least):
 def training_iterations(path, datasets):
     """Iterations of a whole run of an embedded config: its sampler's
     epoch over its (built) training set, in batches, times the epochs."""
-    from mmpretrain.registry import DATA_SAMPLERS, DATASETS
     cfg = Config.fromfile(osp.join(REPO, path))
     loader = cfg.train_dataloader
     key = repr(loader.dataset)

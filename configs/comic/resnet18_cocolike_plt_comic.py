@@ -15,9 +15,9 @@
 # backbone: the digits ResNet-18 pre-trained on printed coloured digits
 # ('embedded://resnet18_printed_cocolike', built once on first use,
 # about 5 minutes on 2 CPU cores). Adam, batch 32, 40 epochs (the paper's
-# setting; 49 iterations per epoch over the 1,548 images), lr 1e-3 with the authors' step decay
-# (x0.1 every 12 epochs). Corrections per epoch and their precision:
-# <work_dir>/<timestamp>/label_corrections.json.
+# setting; 49 iterations per epoch over the 1,548 images), lr 1e-3 with
+# the authors' step decay (x0.1 every 12 epochs). Corrections per epoch
+# and their precision: <work_dir>/<timestamp>/label_corrections.json.
 _base_ = [
     '../_base_/datasets/cocolike_plt.py',
     '../_base_/default_runtime.py',
