@@ -247,6 +247,28 @@ def test_labels_are_read_without_rendering(monkeypatch):
     assert dataset.get_cat_ids(0)
 
 
+def test_each_image_is_rendered_once_and_handed_out_as_a_copy(monkeypatch):
+    dataset = CocoLikeDigits(split='train', num_train_images=30, seed=0)
+    fresh = CocoLikeDigits(split='train', num_train_images=30, seed=0)
+    rendered = []
+    render = dataset.render
+    monkeypatch.setattr(dataset, 'render',
+                        lambda info: rendered.append(info['img_id']) or
+                        render(info))
+    first = dataset.get_data_info(4)['img']
+    first[:] = 255  # a pipeline writing into its input
+    again = dataset.get_data_info(4)['img']
+    assert rendered == [4]
+    np.testing.assert_array_equal(again, fresh.get_data_info(4)['img'])
+    # a subset keeps each image's own canvas
+    dataset.get_subset_([9, 4])
+    np.testing.assert_array_equal(dataset.get_data_info(0)['img'],
+                                  fresh.get_data_info(9)['img'])
+    np.testing.assert_array_equal(dataset.get_data_info(1)['img'],
+                                  fresh.get_data_info(4)['img'])
+    assert rendered == [4, 9]
+
+
 def test_deterministic_given_seed(train_set):
     again = CocoLikeDigits(split='train', seed=0)
     other = CocoLikeDigits(split='train', seed=1)
